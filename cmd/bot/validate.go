@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/finding"
+	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
+	"github.com/cluster-as-code/cluster-as-code/internal/plan"
+	"github.com/cluster-as-code/cluster-as-code/internal/validate"
+)
+
+// validateOptions are the flags of bot validate.
+type validateOptions struct {
+	repo string
+	rev  string // empty: the working tree
+}
+
+func parseValidate(args []string, stderr io.Writer) (validateOptions, error) {
+	var o validateOptions
+	fs := newFlagSet("validate", "[--repo DIR] [--rev REV]", stderr)
+	fs.StringVar(&o.repo, "repo", ".", "the fleet repository")
+	fs.StringVar(&o.rev, "rev", "", "check this git revision instead of the working tree")
+	return o, parseFlags(fs, args)
+}
+
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseValidate(args, stderr)
+	if err != nil {
+		return err
+	}
+	r := fleet.NewReader()
+	var snap plan.Snapshot
+	if o.rev == "" {
+		snap, err = r.Dir(ctx, o.repo)
+	} else {
+		snap, err = r.Git(ctx, o.repo, o.rev)
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range snap.Findings {
+		fmt.Fprintln(stdout, f)
+	}
+	errs := finding.Errors(snap.Findings)
+	fmt.Fprintf(stderr, "%s: %d errors, %d warnings in %d files (%d servers, %d clusters, %d nodes, %d images)\n",
+		snap.Rev, errs, len(snap.Findings)-errs, len(snap.Repo.Files), len(snap.Repo.Servers),
+		len(snap.Repo.Clusters), nodeCount(snap), len(snap.Repo.Images))
+	if errs > 0 {
+		return errFindings
+	}
+	return nil
+}
+
+func nodeCount(s plan.Snapshot) int {
+	n := 0
+	for _, c := range s.Repo.Clusters {
+		n += len(c.Nodes)
+	}
+	return n
+}
+
+func runRules(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("rules takes no arguments")
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tSEVERITY\tWHAT IT FINDS")
+	for _, r := range validate.Rules() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, r.Severity, r.Summary)
+	}
+	return tw.Flush()
+}
