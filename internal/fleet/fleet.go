@@ -35,6 +35,29 @@ func (r *Reader) Load(ctx context.Context, fsys fs.FS, rev, commit string) (plan
 	return plan.Snapshot{Rev: rev, Commit: commit, Repo: repo, FS: fsys, Findings: sortedCopy(findings)}, nil
 }
 
+// LoadBase loads the fleet in fsys without validating it: a plan shows only the head's
+// findings, so checking the base would be work thrown away.
+func (r *Reader) LoadBase(ctx context.Context, fsys fs.FS, rev, commit string) (plan.Snapshot, error) {
+	repo, findings, err := r.Loader.Load(ctx, fsys)
+	if err != nil {
+		return plan.Snapshot{}, err
+	}
+	return plan.Snapshot{Rev: rev, Commit: commit, Repo: repo, FS: fsys, Findings: findings}, nil
+}
+
+// GitBase loads revision rev of the git repository at dir as the base of a plan, unvalidated.
+func (r *Reader) GitBase(ctx context.Context, dir, rev string) (plan.Snapshot, error) {
+	snap, err := repofs.FromGit(ctx, dir, rev, model.Folders()...)
+	if err != nil {
+		return plan.Snapshot{}, err
+	}
+	s, err := r.LoadBase(ctx, snap, rev, snap.Commit)
+	if err != nil {
+		return plan.Snapshot{}, fmt.Errorf("revision %s of %s: %w", rev, dir, err)
+	}
+	return s, nil
+}
+
 // Dir loads the working tree at dir.
 func (r *Reader) Dir(ctx context.Context, dir string) (plan.Snapshot, error) {
 	snap, err := repofs.FromDir(dir, model.Folders()...)

@@ -82,11 +82,19 @@ func joinValues(vs []model.Value[string]) string {
 // configHash is the SHA-256 of a node's machine configuration, recorded on the Ironic node so
 // the bot can tell whether a deployed node matches git.
 func configHash(settings []setting) string {
-	h := sha256.New()
+	buf := make([]byte, 0, 512)
 	for _, s := range settings {
-		fmt.Fprintf(h, "%d:%s=%d:%s\n", len(s.key), s.key, len(s.value), s.value)
+		buf = strconv.AppendInt(buf, int64(len(s.key)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, s.key...)
+		buf = append(buf, '=')
+		buf = strconv.AppendInt(buf, int64(len(s.value)), 10)
+		buf = append(buf, ':')
+		buf = append(buf, s.value...)
+		buf = append(buf, '\n')
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:])
 }
 
 // configReasons says which settings differ, with old and new values except for secrets.

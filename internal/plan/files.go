@@ -85,9 +85,13 @@ func fileChanges(base, head Snapshot) []FileChange {
 			out = append(out, fc)
 			continue
 		}
-		oldLines := masker.mask(oldText, secretLines(base.Repo, p))
-		newLines := masker.mask(newText, secretLines(head.Repo, p))
-		fc.Diff, fc.Added, fc.Removed = unified(oldLines, newLines)
+		hide := func(kind byte, oldLine, newLine int, text string) string {
+			if kind == '+' {
+				return masker.mask(text, newLine, secretLines(head.Repo, p))
+			}
+			return masker.mask(text, oldLine, secretLines(base.Repo, p))
+		}
+		fc.Diff, fc.Added, fc.Removed = unified(splitLines(oldText), splitLines(newText), hide)
 		if len(fc.Diff) > budget {
 			fc.Diff, fc.DiffOmitted = "", true
 		}
@@ -120,8 +124,9 @@ func secretLines(r *model.Repo, path string) []int {
 	return r.SecretLines[path]
 }
 
-// masker hides secret values in file text: on the lines the loader found secrets on, and on
-// any line whose key looks like a secret's (so a file that does not even parse leaks nothing).
+// masker hides secret values in the lines a diff shows: on the lines the loader found secrets
+// on, and on any line whose key looks like a secret's (so a file that does not even parse
+// leaks nothing).
 type masker struct {
 	secretKey *regexp.Regexp
 }
@@ -130,30 +135,34 @@ func newMasker() masker {
 	return masker{secretKey: regexp.MustCompile(`(?i)^(\s*(?:-\s+)?["']?[\w.-]*(?:password|passwd|secret|private_key|api_key|apikey|credential)[\w.-]*["']?\s*:)\s*(\S.*)$`)}
 }
 
-// mask splits text into lines and masks the value part of secret lines.
-func (m masker) mask(text string, lines []int) []string {
+// mask hides the value of one line of a file if it holds a secret: line is its number, and
+// secrets the lines the loader found secrets on.
+func (m masker) mask(text string, line int, secrets []int) string {
+	body, nl := strings.CutSuffix(text, "\n")
+	switch {
+	case slices.Contains(secrets, line):
+		if key, _, ok := strings.Cut(body, ":"); ok {
+			body = key + ": " + model.Masked
+		}
+	default:
+		if g := m.secretKey.FindStringSubmatch(body); g != nil && g[2] != model.Masked {
+			body = g[1] + " " + model.Masked
+		}
+	}
+	if nl {
+		body += "\n"
+	}
+	return body
+}
+
+// splitLines splits text after each newline.
+func splitLines(text string) []string {
 	if text == "" {
 		return nil
 	}
 	out := strings.SplitAfter(text, "\n")
 	if out[len(out)-1] == "" {
 		out = out[:len(out)-1]
-	}
-	hide := func(i int) {
-		line := strings.TrimRight(out[i], "\n")
-		if key, _, ok := strings.Cut(line, ":"); ok {
-			out[i] = key + ": " + model.Masked + "\n"
-		}
-	}
-	for _, l := range lines {
-		if l >= 1 && l <= len(out) {
-			hide(l - 1)
-		}
-	}
-	for i, line := range out {
-		if g := m.secretKey.FindStringSubmatch(strings.TrimRight(line, "\n")); g != nil && g[2] != model.Masked {
-			out[i] = g[1] + " " + model.Masked + "\n"
-		}
 	}
 	return out
 }
@@ -164,8 +173,9 @@ type op struct {
 	text string
 }
 
-// unified renders a unified diff of two line lists, and counts added and removed lines.
-func unified(old, cur []string) (string, int, int) {
+// unified renders a unified diff of two line lists, passing every line it shows through hide,
+// and counts added and removed lines.
+func unified(old, cur []string, hide func(kind byte, oldLine, newLine int, text string) string) (string, int, int) {
 	dmp := diffmatchpatch.New()
 	a, b, table := dmp.DiffLinesToRunes(strings.Join(old, ""), strings.Join(cur, ""))
 	diffs := dmp.DiffMainRunes(a, b, false)
@@ -190,11 +200,11 @@ func unified(old, cur []string) (string, int, int) {
 			}
 		}
 	}
-	return hunks(ops), added, removed
+	return hunks(ops, hide), added, removed
 }
 
 // hunks groups diff lines into @@ hunks with diffContext lines of context.
-func hunks(ops []op) string {
+func hunks(ops []op, hide func(kind byte, oldLine, newLine int, text string) string) string {
 	var b strings.Builder
 	oldLine, newLine := 1, 1
 	i := 0
@@ -237,11 +247,19 @@ func hunks(ops []op) string {
 			}
 		}
 		fmt.Fprintf(&b, "@@ -%s +%s @@\n", hunkRange(oldLine, oldCount), hunkRange(newLine, newCount))
+		ol, nl := oldLine, newLine
 		for _, o := range ops[from:to] {
+			text := hide(o.kind, ol, nl, o.text)
 			b.WriteByte(o.kind)
-			b.WriteString(o.text)
-			if !strings.HasSuffix(o.text, "\n") {
+			b.WriteString(text)
+			if !strings.HasSuffix(text, "\n") {
 				b.WriteString("\n\\ No newline at end of file\n")
+			}
+			if o.kind != '+' {
+				ol++
+			}
+			if o.kind != '-' {
+				nl++
 			}
 		}
 		oldLine += oldCount

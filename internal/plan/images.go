@@ -22,6 +22,8 @@ type ImageAction struct {
 	ParentID  string            `json:"parent_id,omitempty"`
 	BuildArgs map[string]string `json:"build_args,omitempty"`
 	Reasons   []string          `json:"reasons"`
+	// Aliases are other variant names with the same id: one build serves them all.
+	Aliases []string `json:"aliases,omitempty"`
 	// UsedBy lists "cluster/role" for every role that runs this variant.
 	UsedBy []string `json:"used_by"`
 }
@@ -40,25 +42,45 @@ type resolved struct {
 	images map[string]*model.Image
 }
 
-// resolveImages resolves every image folder's own variant and every declared variant. Those
-// that do not resolve are left out: validation reports them.
+// resolveImages resolves the variants a fleet needs built: every variant a node runs, the
+// parents they are built on, and the own variant of every image folder that no node's variant
+// builds (so a new or unused image is still built and tested). Variants that do not resolve
+// are left out: validation reports them.
 func resolveImages(repo *model.Repo) resolved {
 	out := resolved{builds: map[string]*imageid.Build{}, images: map[string]*model.Image{}}
 	if repo == nil {
 		return out
 	}
 	r := imageid.NewResolver(repo)
-	names := make([]string, 0, len(repo.Images)+len(repo.Variants))
+	add := func(name string) *imageid.Build {
+		b, err := r.Resolve(name)
+		if err != nil {
+			return nil
+		}
+		for cur := b; cur != nil; {
+			if _, done := out.builds[cur.Variant]; done {
+				break
+			}
+			out.builds[cur.Variant] = cur
+			out.images[cur.Variant] = repo.Image(cur.Image)
+			if cur.ParentImage == "" {
+				break
+			}
+			cur, _ = r.Resolve(cur.ParentImage)
+		}
+		return b
+	}
+	built := map[string]bool{}
+	for _, c := range repo.Clusters {
+		for _, n := range c.Nodes {
+			if b := add(n.Image.V); b != nil {
+				built[b.Image] = true
+			}
+		}
+	}
 	for _, img := range repo.Images {
-		names = append(names, img.Name)
-	}
-	for _, v := range repo.Variants {
-		names = append(names, v.Name.V)
-	}
-	for _, name := range names {
-		if b, err := r.Resolve(name); err == nil {
-			out.builds[name] = b
-			out.images[name] = repo.Image(b.Image)
+		if !built[img.Name] {
+			add(img.Name)
 		}
 	}
 	return out
@@ -72,14 +94,31 @@ func imageActions(base, head resolved, headRepo *model.Repo) []ImageAction {
 		baseIDs[b.ID] = true
 	}
 	usedBy := usage(headRepo)
-	var changed []*imageid.Build
-	for _, b := range head.builds {
-		if !baseIDs[b.ID] {
-			changed = append(changed, b)
+	// Variants with equal ids are one build. It is named after the image folder when that is
+	// one of them, else after the first name.
+	byID := map[imageid.ID][]string{}
+	for _, name := range slices.Sorted(maps.Keys(head.builds)) {
+		if b := head.builds[name]; !baseIDs[b.ID] {
+			byID[b.ID] = append(byID[b.ID], name)
 		}
+	}
+	var changed []*imageid.Build
+	aliases := map[imageid.ID][]string{}
+	for id, names := range byID {
+		primary := names[0]
+		if i := slices.Index(names, head.builds[primary].Image); i >= 0 {
+			primary = names[i]
+		}
+		changed = append(changed, head.builds[primary])
+		aliases[id] = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == primary })
 	}
 	var out []ImageAction
 	for _, b := range imageid.Order(changed) {
+		var used []string
+		for _, n := range append([]string{b.Variant}, aliases[b.ID]...) {
+			used = append(used, usedBy[n]...)
+		}
+		slices.Sort(used)
 		a := ImageAction{
 			Variant:   b.Variant,
 			Image:     b.Image,
@@ -88,13 +127,17 @@ func imageActions(base, head resolved, headRepo *model.Repo) []ImageAction {
 			Parent:    b.ParentImage,
 			ParentID:  string(b.Parent),
 			BuildArgs: b.BuildArgs,
-			UsedBy:    usedBy[b.Variant],
+			UsedBy:    slices.Compact(used),
+			Aliases:   aliases[b.ID],
 		}
 		if len(a.BuildArgs) == 0 {
 			a.BuildArgs = nil
 		}
 		if a.UsedBy == nil {
 			a.UsedBy = []string{}
+		}
+		if len(a.Aliases) == 0 {
+			a.Aliases = nil
 		}
 		if old, ok := base.builds[b.Variant]; ok {
 			a.BaseID = string(old.ID)

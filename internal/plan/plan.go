@@ -51,15 +51,15 @@ type Revision struct {
 
 // Summary counts what the plan does.
 type Summary struct {
-	ImagesToBuild  int `json:"images_to_build"`
-	ImagesRemoved  int `json:"images_removed"`
-	Provision      int `json:"provision"`
-	Reprovision    int `json:"reprovision"`
-	Decommission   int `json:"decommission"`
-	Unchanged      int `json:"unchanged"`
+	ImagesToBuild   int `json:"images_to_build"`
+	ImagesRemoved   int `json:"images_removed"`
+	Provision       int `json:"provision"`
+	Reprovision     int `json:"reprovision"`
+	Decommission    int `json:"decommission"`
+	Unchanged       int `json:"unchanged"`
 	ClustersChanged int `json:"clusters_changed"`
-	Errors         int `json:"errors"`
-	Warnings       int `json:"warnings"`
+	Errors          int `json:"errors"`
+	Warnings        int `json:"warnings"`
 }
 
 // Empty reports whether the plan changes nothing.

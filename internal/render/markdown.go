@@ -78,6 +78,11 @@ func cell(s string) string {
 	return strings.ReplaceAll(s, "\n", " ")
 }
 
+// html escapes text for an HTML element.
+func html(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
 func code(s string) string { return "`" + strings.ReplaceAll(s, "`", "'") + "`" }
 
 func short(id string) string { return imageid.ID(id).Short() }
@@ -238,7 +243,7 @@ func (d *doc) reasons(clusters []plan.ClusterPlan) {
 		if len(rows) == 0 {
 			continue
 		}
-		head := fmt.Sprintf("<details><summary>Why each node of %s changes (%d)</summary>\n\n| Wave | Node | Role | Action | Why |\n|---:|---|---|---|---|\n", code(c.Name), len(rows))
+		head := fmt.Sprintf("<details><summary>Why each node of <code>%s</code> changes (%d)</summary>\n\n| Wave | Node | Role | Action | Why |\n|---:|---|---|---|---|\n", html(c.Name), len(rows))
 		const tail = "</details>\n\n"
 		if d.left() < len(head)+len(tail)+200 {
 			d.omitted = append(d.omitted, "node reasons of "+c.Name)
@@ -255,11 +260,11 @@ func (d *doc) files(files []plan.FileChange) {
 	}
 	d.add(fmt.Sprintf("### Changed files (%d)\n\n", len(files)), "changed files")
 	for _, f := range files {
-		summary := fmt.Sprintf("<details><summary>%s %s (+%d −%d)</summary>\n\n", code(f.Path), f.Status, f.Added, f.Removed)
+		summary := fmt.Sprintf("<details><summary><code>%s</code> %s (+%d −%d)</summary>\n\n", html(f.Path), f.Status, f.Added, f.Removed)
 		var body string
 		switch {
 		case f.Binary:
-			summary = fmt.Sprintf("<details><summary>%s %s (binary)</summary>\n\n", code(f.Path), f.Status)
+			summary = fmt.Sprintf("<details><summary><code>%s</code> %s (binary)</summary>\n\n", html(f.Path), f.Status)
 			body = "Binary file; no diff shown.\n\n"
 		case f.DiffOmitted || f.Diff == "":
 			body = "The diff is too long to show here; see the pull request's files.\n\n"

@@ -16,7 +16,11 @@ import (
 // a file is executable (0755) if any execute bit is set; sockets, pipes and devices are
 // skipped. Reads stay inside dir.
 func FromDir(dir string, prefixes ...string) (*Snapshot, error) {
-	ps, err := parsePrefixes(prefixes)
+	return fromDir(MaxBytes, dir, prefixes)
+}
+
+func fromDir(limit int64, dir string, prefixList []string) (*Snapshot, error) {
+	ps, err := parsePrefixes(prefixList)
 	if err != nil {
 		return nil, err
 	}
@@ -25,7 +29,7 @@ func FromDir(dir string, prefixes ...string) (*Snapshot, error) {
 		return nil, fmt.Errorf("reading working tree: %w", err)
 	}
 	defer root.Close()
-	w := dirWalker{fsys: root.FS(), files: map[string]File{}, budget: MaxBytes}
+	w := dirWalker{fsys: root.FS(), files: map[string]File{}, limit: limit, budget: limit}
 	tops := []string(ps)
 	if tops == nil {
 		tops = []string{"."}
@@ -47,7 +51,8 @@ func FromDir(dir string, prefixes ...string) (*Snapshot, error) {
 type dirWalker struct {
 	fsys   fs.FS // confined to the working tree by os.Root
 	files  map[string]File
-	budget int64
+	limit  int64
+	budget int64 // what is left of limit
 }
 
 // walkTop adds the file or tree at top, if it exists. Like git, it does not look behind a
@@ -116,7 +121,7 @@ func (w *dirWalker) add(name string, typ fs.FileMode) error {
 			return err
 		}
 		if info.Size() > w.budget {
-			return fmt.Errorf("%s: %w (limit %d bytes)", name, ErrTooLarge, int64(MaxBytes))
+			return fmt.Errorf("%s: %w (limit %d bytes)", name, ErrTooLarge, w.limit)
 		}
 		data, err := fs.ReadFile(w.fsys, name)
 		if err != nil {
@@ -131,7 +136,7 @@ func (w *dirWalker) add(name string, typ fs.FileMode) error {
 func (w *dirWalker) put(name string, f File) error {
 	w.budget -= int64(len(name) + len(f.Data))
 	if w.budget < 0 {
-		return fmt.Errorf("%s: %w (limit %d bytes)", name, ErrTooLarge, int64(MaxBytes))
+		return fmt.Errorf("%s: %w (limit %d bytes)", name, ErrTooLarge, w.limit)
 	}
 	w.files[name] = f
 	return nil

@@ -23,12 +23,16 @@ import (
 // if rev names no commit, exec.ErrNotFound if git is not installed, ErrTooLarge beyond
 // MaxBytes, and the context's error if ctx ends first.
 func FromGit(ctx context.Context, repoDir, rev string, prefixes ...string) (*Snapshot, error) {
-	ps, err := parsePrefixes(prefixes)
+	return fromGit(ctx, MaxBytes, repoDir, rev, prefixes)
+}
+
+func fromGit(ctx context.Context, limit int64, repoDir, rev string, prefixList []string) (*Snapshot, error) {
+	ps, err := parsePrefixes(prefixList)
 	if err != nil {
 		return nil, err
 	}
 	if rev == "" {
-		return nil, fmt.Errorf("reading %s: empty revision: %w", repoDir, ErrUnknownRevision)
+		return nil, fmt.Errorf("%w \"\" in %s: empty revision", ErrUnknownRevision, repoDir)
 	}
 	if _, err := os.Stat(repoDir); err != nil {
 		return nil, fmt.Errorf("reading git repository: %w", err)
@@ -36,14 +40,14 @@ func FromGit(ctx context.Context, repoDir, rev string, prefixes ...string) (*Sna
 	g := gitRunner{dir: repoDir}
 	if _, err := g.output(ctx, "rev-parse", "--git-dir"); err != nil {
 		if ge, ok := errors.AsType[*gitError](err); ok {
-			return nil, fmt.Errorf("%s is %w: %s", repoDir, ErrNotRepository, ge.stderr)
+			return nil, fmt.Errorf("%s is %w%s", repoDir, ErrNotRepository, ge.detail())
 		}
 		return nil, err
 	}
 	out, err := g.output(ctx, "rev-parse", "--verify", "--end-of-options", rev+"^{commit}")
 	if err != nil {
 		if ge, ok := errors.AsType[*gitError](err); ok {
-			return nil, fmt.Errorf("%w %q in %s: %s", ErrUnknownRevision, rev, repoDir, ge.stderr)
+			return nil, fmt.Errorf("%w %q in %s%s", ErrUnknownRevision, rev, repoDir, ge.detail())
 		}
 		return nil, err
 	}
@@ -56,7 +60,7 @@ func FromGit(ctx context.Context, repoDir, rev string, prefixes ...string) (*Sna
 	if err != nil {
 		return nil, fmt.Errorf("listing %s (%s) in %s: %w", rev, commit, repoDir, err)
 	}
-	budget := int64(MaxBytes)
+	budget := limit
 	oids := make([]string, 0, len(blobs))
 	seen := make(map[string]bool, len(blobs))
 	for _, b := range blobs {
@@ -67,9 +71,9 @@ func FromGit(ctx context.Context, repoDir, rev string, prefixes ...string) (*Sna
 		}
 	}
 	if budget < 0 {
-		return nil, fmt.Errorf("reading %s in %s: paths: %w (limit %d bytes)", rev, repoDir, ErrTooLarge, int64(MaxBytes))
+		return nil, fmt.Errorf("reading %s in %s: paths: %w (limit %d bytes)", rev, repoDir, ErrTooLarge, limit)
 	}
-	data, err := g.catBlobs(ctx, oids, budget)
+	data, err := g.catBlobs(ctx, oids, budget, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s (%s) in %s: %w", rev, commit, repoDir, err)
 	}
@@ -106,6 +110,14 @@ func (e *gitError) Error() string {
 }
 
 func (e *gitError) Unwrap() error { return e.err }
+
+// detail is what git said, as a suffix for another message.
+func (e *gitError) detail() string {
+	if e.stderr == "" {
+		return ""
+	}
+	return ": " + e.stderr
+}
 
 func (g gitRunner) command(ctx context.Context, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "git", args...)
@@ -231,8 +243,8 @@ func parseTreeRecord(rec string) (b treeBlob, skip bool, err error) {
 }
 
 // catBlobs reads the objects oids with one git cat-file --batch process. The data may use
-// at most budget bytes.
-func (g gitRunner) catBlobs(ctx context.Context, oids []string, budget int64) (map[string][]byte, error) {
+// at most budget bytes of the snapshot's limit.
+func (g gitRunner) catBlobs(ctx context.Context, oids []string, budget, limit int64) (map[string][]byte, error) {
 	if len(oids) == 0 {
 		return map[string][]byte{}, nil
 	}
@@ -273,7 +285,7 @@ func (g gitRunner) catBlobs(ctx context.Context, oids []string, budget int64) (m
 		written <- err
 	}()
 
-	data, readErr := readBatch(bufio.NewReaderSize(stdout, 64<<10), oids, budget)
+	data, readErr := readBatch(bufio.NewReaderSize(stdout, 64<<10), oids, budget, limit)
 	if readErr != nil {
 		cancel() // stop git, which unblocks the writer
 	}
@@ -295,7 +307,7 @@ func (g gitRunner) catBlobs(ctx context.Context, oids []string, budget int64) (m
 }
 
 // readBatch reads git cat-file --batch answers for oids, in order.
-func readBatch(r *bufio.Reader, oids []string, budget int64) (map[string][]byte, error) {
+func readBatch(r *bufio.Reader, oids []string, budget, limit int64) (map[string][]byte, error) {
 	data := make(map[string][]byte, len(oids))
 	for _, oid := range oids {
 		header, err := r.ReadString('\n')
@@ -314,7 +326,7 @@ func readBatch(r *bufio.Reader, oids []string, budget int64) (map[string][]byte,
 			return nil, fmt.Errorf("unexpected header %q for %s", strings.TrimSpace(header), oid)
 		}
 		if size > budget {
-			return nil, fmt.Errorf("object %s: %w (limit %d bytes)", oid, ErrTooLarge, int64(MaxBytes))
+			return nil, fmt.Errorf("object %s: %w (limit %d bytes)", oid, ErrTooLarge, limit)
 		}
 		budget -= size
 		buf := make([]byte, size)

@@ -3,6 +3,7 @@ package repofs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -180,5 +181,28 @@ func TestFromGitIgnoresCallersGitDir(t *testing.T) {
 	}
 	if s.Commit != repo.second {
 		t.Errorf("Commit = %s, want %s (not %s from GIT_DIR)", s.Commit, repo.second, otherHead)
+	}
+}
+
+func TestFromGitManyFiles(t *testing.T) {
+	// More requests (2000 × 41 bytes) and answers than a 64 KiB pipe holds: reading must
+	// not deadlock.
+	isolateGit(t)
+	dir := t.TempDir()
+	git(t, dir, "init", "-q")
+	want := map[string]File{}
+	for i := range 2000 {
+		want[fmt.Sprintf("specs/%02d/%04d.yaml", i%20, i)] = reg(fmt.Sprintf("n: %d\n%s", i, strings.Repeat("#", i%300)))
+	}
+	writeFiles(t, dir, want)
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-q", "-m", "many")
+
+	s, err := repofs.FromGit(context.Background(), dir, "HEAD", "specs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffFiles(contents(t, s), want); d != "" {
+		t.Errorf("files differ:\n%s", d)
 	}
 }
