@@ -28,6 +28,22 @@ type decoder struct {
 	file     string
 	findings []finding.Finding
 	secrets  []int
+	// budget bounds how many values the file may yield, so that aliases nested in aliases
+	// ("billion laughs") cannot make a small file decode into millions of values.
+	budget    int
+	exhausted bool
+}
+
+// spend takes one value from the budget, reporting once when it runs out.
+func (d *decoder) spend(n *yaml.Node) bool {
+	if d.budget--; d.budget >= 0 {
+		return true
+	}
+	if !d.exhausted {
+		d.exhausted = true
+		d.errorf(n, RuleBadValue, "this file's aliases expand into too many values; is an alias repeated inside what it stands for?")
+	}
+	return false
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos {
@@ -96,7 +112,7 @@ func (d *decoder) pairs(n *yaml.Node, what string) iter.Seq2[*yaml.Node, *yaml.N
 				continue
 			}
 			seen[k.Value] = true
-			if !yield(k, v) {
+			if !d.spend(k) || !yield(k, v) {
 				return
 			}
 		}
@@ -118,7 +134,7 @@ func (d *decoder) pairs(n *yaml.Node, what string) iter.Seq2[*yaml.Node, *yaml.N
 						continue
 					}
 					seen[k.Value] = true
-					if !yield(k, v) {
+					if !d.spend(k) || !yield(k, v) {
 						return
 					}
 				}
@@ -139,7 +155,7 @@ func (d *decoder) items(n *yaml.Node, what string) iter.Seq[*yaml.Node] {
 			return
 		}
 		for _, item := range n.Content {
-			if !yield(item) {
+			if !d.spend(item) || !yield(item) {
 				return
 			}
 		}

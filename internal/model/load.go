@@ -265,7 +265,8 @@ func decodeFile(p string, kind fileKind, data []byte) *decoded {
 		out.dockerfile = dockerfile(p, data)
 		return out
 	}
-	d := &decoder{file: p}
+	// A file without aliases yields fewer values than it has bytes.
+	d := &decoder{file: p, budget: len(data) + 10_000}
 	root, ok := parseYAML(d, data)
 	if ok && root != nil {
 		switch kind {
