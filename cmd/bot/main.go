@@ -69,7 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "bot: unknown command %q\n\n%s", args[0], usage)
+		// One line: the full usage would bury the mistake.
+		fmt.Fprintf(stderr, "bot: unknown command %q; the commands are validate, plan and rules (see bot --help)\n", args[0])
 		return exitUsage
 	}
 	switch {

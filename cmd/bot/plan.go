@@ -62,7 +62,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if o.bootstrap {
 		base, err = r.Empty(ctx)
 	} else {
-		base, err = r.Git(ctx, o.repo, o.base)
+		base, err = r.GitBase(ctx, o.repo, o.base)
 	}
 	if err != nil {
 		return err
@@ -84,7 +84,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("writing the plan: %w", err)
 	}
 	if !p.Valid {
-		fmt.Fprintf(stderr, "bot plan: %s has %d validation errors; run bot validate for the list\n", head.Rev, p.Summary.Errors)
+		fmt.Fprintf(stderr, "bot plan: %s has %s; run bot validate for the list\n", head.Rev, count(p.Summary.Errors, "validation error"))
 		return errFindings
 	}
 	return nil

@@ -45,13 +45,22 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, f)
 	}
 	errs := finding.Errors(snap.Findings)
-	fmt.Fprintf(stderr, "%s: %d errors, %d warnings in %d files (%d servers, %d clusters, %d nodes, %d images)\n",
-		snap.Rev, errs, len(snap.Findings)-errs, len(snap.Repo.Files), len(snap.Repo.Servers),
-		len(snap.Repo.Clusters), nodeCount(snap), len(snap.Repo.Images))
+	fmt.Fprintf(stderr, "%s: %s, %s in %s (%s, %s, %s, %s)\n", snap.Rev,
+		count(errs, "error"), count(len(snap.Findings)-errs, "warning"), count(len(snap.Repo.Files), "file"),
+		count(len(snap.Repo.Servers), "server"), count(len(snap.Repo.Clusters), "cluster"),
+		count(nodeCount(snap), "node"), count(len(snap.Repo.Images), "image"))
 	if errs > 0 {
 		return errFindings
 	}
 	return nil
+}
+
+// count writes "1 error", "2 errors".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func nodeCount(s plan.Snapshot) int {

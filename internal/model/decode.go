@@ -19,7 +19,6 @@ const (
 	RuleDuplicateKey = "duplicate-key"
 	RuleMissingField = "missing-field"
 	RuleBadValue     = "bad-value"
-	RuleUnreadable   = "unreadable-file"
 )
 
 // decoder turns the yaml.Node tree of one file into model values, collecting findings instead
@@ -285,7 +284,9 @@ func (d *decoder) secret(n *yaml.Node, what string) Secret {
 		switch k.Value {
 		case "secret":
 			s.Ref = d.str(v, what+" secret")
-			d.secrets = append(d.secrets, v.Line)
+			if v.Line != n.Line {
+				d.secrets = append(d.secrets, v.Line)
+			}
 		default:
 			d.unknown(k, what, "secret")
 		}
@@ -297,7 +298,7 @@ func (d *decoder) secret(n *yaml.Node, what string) Secret {
 
 // closest returns the known word nearest to s, if it is near enough to be a likely typo.
 func closest(s string, known []string) string {
-	best, bestDist := "", len(s)/2+1
+	best, bestDist := "", len(s)/3+1
 	for _, k := range known {
 		if d := editDistance(s, k); d < bestDist {
 			best, bestDist = k, d

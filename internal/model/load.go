@@ -323,6 +323,9 @@ func (d *decoder) syntaxError(err error) {
 		num, text, found := strings.Cut(rest, ": ")
 		if n, err := strconv.Atoi(num); err == nil && found {
 			line, msg = n, text
+			if parserError(text) {
+				line++
+			}
 		}
 	}
 	d.findings = append(d.findings, finding.Finding{
@@ -331,6 +334,18 @@ func (d *decoder) syntaxError(err error) {
 		Rule:     RuleYAMLSyntax,
 		Message:  msg,
 	})
+}
+
+// parserError reports whether a yaml.v3 message comes from its parser, which (unlike its
+// scanner) reports 0-based lines (go-yaml/yaml#1066).
+func parserError(msg string) bool {
+	for _, prefix := range []string{"did not find expected", "found duplicate %YAML directive", "found duplicate %TAG directive",
+		"found incompatible YAML document", "found undefined tag handle"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func fingerprint(s string) string {

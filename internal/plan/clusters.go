@@ -279,22 +279,41 @@ func maxDown(head, base *model.Cluster) map[model.Role]int {
 	return limits
 }
 
+// ownChange reports whether a node changes for a reason of its own (its image, address, …)
+// rather than only because a cluster-wide setting it consumes changed. Such nodes go first in
+// their role: when a master moves, it is re-imaged before the others learn its new address.
+func ownChange(n NodeAction) bool {
+	for _, r := range n.Reasons {
+		if !strings.HasPrefix(r, "master list changed") && !strings.HasPrefix(r, "dns.") &&
+			!strings.HasPrefix(r, "etcd.") && !strings.HasPrefix(r, "marathon.") {
+			return true
+		}
+	}
+	return false
+}
+
 // waves orders the work of a cluster. For each role in rollout order: first all of its new
 // nodes in one wave (they serve nothing yet, and a new ensemble must come up together to form
 // a quorum), then its re-provisioned nodes in batches of the role's max_down. Decommissions come
-// last, once the replacements are serving, in batches of the same size.
+// last, once the replacements are serving, in batches of the same size. Within a role, nodes
+// with changes of their own come before nodes that only follow a cluster-wide change.
 func waves(nodes []NodeAction, order []model.Role, limits map[model.Role]int) []Wave {
 	var out []Wave
 	add := func(role model.Role, action Action, names []string, down int) {
 		out = append(out, Wave{Number: len(out) + 1, Role: role, Action: action, Nodes: names, Down: down})
 	}
 	batches := func(role model.Role, action Action) {
-		var names []string
+		var own, others []string
 		for _, n := range nodes {
 			if n.Role == role && n.Action == action {
-				names = append(names, n.Name)
+				if ownChange(n) {
+					own = append(own, n.Name)
+				} else {
+					others = append(others, n.Name)
+				}
 			}
 		}
+		names := append(own, others...)
 		for chunk := range slices.Chunk(names, limits[role]) {
 			add(role, action, chunk, len(chunk))
 		}

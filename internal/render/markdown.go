@@ -111,7 +111,9 @@ func (d *doc) header(p *plan.Plan) {
 	fmt.Fprintf(&b, "## Plan: %s → %s\n\n", rev(p.Base), rev(p.Head))
 	s := p.Summary
 	if !p.Valid {
-		fmt.Fprintf(&b, "**❌ %s: this plan cannot be applied until they are fixed.**\n\n", plural(s.Errors, "validation error", "validation errors"))
+		fmt.Fprintf(&b, "**❌ %s: this plan cannot be applied until they are fixed.** "+
+			"What follows is computed from files with errors and may be wrong: a file that does not parse counts as empty.\n\n",
+			plural(s.Errors, "validation error", "validation errors"))
 	}
 	if s.Empty() {
 		b.WriteString("**No changes.** Every image and every node stays as it is.\n\n")

@@ -122,7 +122,8 @@ func (c *checker) rollout(cl *model.Cluster) {
 			c.report(l.Limit.Pos, "rollout-max-down", "max_down for %s is %d; it must be at least 1", l.Role.V, l.Limit.V)
 			continue
 		}
-		if m := has[string(model.Masters)]; l.Role.V == string(model.Masters) && m > 0 && l.Limit.V > (m-1)/2 {
+		if m := has[string(model.Masters)]; l.Role.V == string(model.Masters) && m > 0 && l.Limit.V > max((m-1)/2, 1) {
+			// A single master cannot keep a quorum while it is re-imaged; one down is all it can do.
 			c.report(l.Limit.Pos, "rollout-max-down", "max_down %d for masters would take down %d of %d masters; at most %d can be down and keep a quorum",
 				l.Limit.V, l.Limit.V, m, max((m-1)/2, 1))
 		}

@@ -37,7 +37,7 @@ func (c *checker) inventory() {
 	ports := seen[string]{}
 	switches := seen[string]{}
 	for _, sw := range c.repo.Switches {
-		if prev, dup := switches.first(sw.Name.V, sw.Name.Pos); dup {
+		if prev, dup := switches.first(sw.Name.V, sw.Name.Pos); dup && sw.Name.V != "" {
 			c.report(sw.Name.Pos, "duplicate-switch", "switch %q is also defined at %s", sw.Name.V, at(prev))
 		}
 	}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Runs every test of the project. On a fresh Debian bookworm machine (as root) it first installs
+# the Debian packages the tests need; elsewhere it only checks that they are there.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh -run TestPlan   # extra arguments go to go test
+#
+# Each dependency has its own small function; a test that needs a new real server (Ironic,
+# ZooKeeper, etcd, …) adds one here and a line to main.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# Debian packages to install, collected by the need_* functions.
+missing=()
+
+log() { printf 'test.sh: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# need_command COMMAND PACKAGE: PACKAGE provides COMMAND.
+need_command() {
+	if ! command -v "$1" >/dev/null 2>&1; then
+		missing+=("$2")
+	fi
+}
+
+# need_package PACKAGE: a Debian package that provides no command of its own name.
+need_package() {
+	if ! dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'; then
+		missing+=("$1")
+	fi
+}
+
+need_git() { need_command git git; }
+
+install_missing() {
+	if [ "${#missing[@]}" -eq 0 ]; then
+		return
+	fi
+	if ! command -v apt-get >/dev/null 2>&1; then
+		die "missing ${missing[*]}, and there is no apt-get to install them: install them by hand"
+	fi
+	if [ "$(id -u)" -ne 0 ]; then
+		die "missing ${missing[*]}: run as root, or install them with: sudo apt-get install ${missing[*]}"
+	fi
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+check_go() {
+	if ! command -v go >/dev/null 2>&1; then
+		die "go is not on PATH: install Go $(sed -n 's/^go //p' go.mod) or later"
+	fi
+}
+
+main() {
+	need_git
+	install_missing
+	check_go
+	go test "$@" ./...
+}
+
+main "$@"
