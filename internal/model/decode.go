@@ -99,18 +99,17 @@ func (d *decoder) pairs(n *yaml.Node, what string) iter.Seq2[*yaml.Node, *yaml.N
 			return
 		}
 		var merges []*yaml.Node
-		seen := make(map[string]bool, len(n.Content)/2)
+		var seen keySet
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Tag == "!!merge" {
 				merges = append(merges, v)
 				continue
 			}
-			if seen[k.Value] {
+			if !seen.add(k.Value) {
 				d.errorf(k, RuleDuplicateKey, "key %q appears twice in %s", k.Value, what)
 				continue
 			}
-			seen[k.Value] = true
 			if !d.spend(k) || !yield(k, v) {
 				return
 			}
@@ -129,10 +128,9 @@ func (d *decoder) pairs(n *yaml.Node, what string) iter.Seq2[*yaml.Node, *yaml.N
 				}
 				for i := 0; i+1 < len(src.Content); i += 2 {
 					k, v := src.Content[i], src.Content[i+1]
-					if seen[k.Value] {
+					if !seen.add(k.Value) {
 						continue
 					}
-					seen[k.Value] = true
 					if !d.spend(k) || !yield(k, v) {
 						return
 					}
@@ -140,6 +138,41 @@ func (d *decoder) pairs(n *yaml.Node, what string) iter.Seq2[*yaml.Node, *yaml.N
 			}
 		}
 	}
+}
+
+// keySet is the set of keys seen in one mapping. Mappings in fleet files are small, so a
+// list beats a map until it grows past a few dozen keys; that saves an allocation per server.
+type keySet struct {
+	small [16]string
+	n     int
+	big   map[string]bool
+}
+
+// add adds key and reports whether it was new.
+func (s *keySet) add(key string) bool {
+	if s.big != nil {
+		if s.big[key] {
+			return false
+		}
+		s.big[key] = true
+		return true
+	}
+	for _, k := range s.small[:s.n] {
+		if k == key {
+			return false
+		}
+	}
+	if s.n < len(s.small) {
+		s.small[s.n] = key
+		s.n++
+		return true
+	}
+	s.big = make(map[string]bool, 2*len(s.small))
+	for _, k := range s.small {
+		s.big[k] = true
+	}
+	s.big[key] = true
+	return true
 }
 
 // items yields the elements of a sequence.
