@@ -27,16 +27,17 @@ func NewReader() *Reader { return &Reader{Loader: &model.Loader{}} }
 
 // Load loads and validates the fleet in fsys.
 func (r *Reader) Load(ctx context.Context, fsys fs.FS, rev, commit string) (plan.Snapshot, error) {
-	repo, findings, err := r.Loader.Load(ctx, fsys)
+	s, err := r.LoadBase(ctx, fsys, rev, commit)
 	if err != nil {
-		return plan.Snapshot{}, err
+		return s, err
 	}
-	findings = append(findings, validate.Check(repo)...)
-	return plan.Snapshot{Rev: rev, Commit: commit, Repo: repo, FS: fsys, Findings: sortedCopy(findings)}, nil
+	s.Findings = append(s.Findings, validate.Check(s.Repo)...)
+	finding.Sort(s.Findings)
+	return s, nil
 }
 
 // LoadBase loads the fleet in fsys without validating it: a plan shows only the head's
-// findings, so checking the base would be work thrown away.
+// findings, so checking the base would be work thrown away. Its findings are the loader's.
 func (r *Reader) LoadBase(ctx context.Context, fsys fs.FS, rev, commit string) (plan.Snapshot, error) {
 	repo, findings, err := r.Loader.Load(ctx, fsys)
 	if err != nil {
@@ -45,20 +46,7 @@ func (r *Reader) LoadBase(ctx context.Context, fsys fs.FS, rev, commit string) (
 	return plan.Snapshot{Rev: rev, Commit: commit, Repo: repo, FS: fsys, Findings: findings}, nil
 }
 
-// GitBase loads revision rev of the git repository at dir as the base of a plan, unvalidated.
-func (r *Reader) GitBase(ctx context.Context, dir, rev string) (plan.Snapshot, error) {
-	snap, err := repofs.FromGit(ctx, dir, rev, model.Folders()...)
-	if err != nil {
-		return plan.Snapshot{}, err
-	}
-	s, err := r.LoadBase(ctx, snap, rev, snap.Commit)
-	if err != nil {
-		return plan.Snapshot{}, fmt.Errorf("revision %s of %s: %w", rev, dir, err)
-	}
-	return s, nil
-}
-
-// Dir loads the working tree at dir.
+// Dir loads and validates the working tree at dir.
 func (r *Reader) Dir(ctx context.Context, dir string) (plan.Snapshot, error) {
 	snap, err := repofs.FromDir(dir, model.Folders()...)
 	if err != nil {
@@ -71,13 +59,24 @@ func (r *Reader) Dir(ctx context.Context, dir string) (plan.Snapshot, error) {
 	return s, nil
 }
 
-// Git loads revision rev of the git repository at dir.
+// Git loads and validates revision rev of the git repository at dir.
 func (r *Reader) Git(ctx context.Context, dir, rev string) (plan.Snapshot, error) {
+	return r.git(ctx, dir, rev, r.Load)
+}
+
+// GitBase loads revision rev of the git repository at dir as the base of a plan, unvalidated.
+func (r *Reader) GitBase(ctx context.Context, dir, rev string) (plan.Snapshot, error) {
+	return r.git(ctx, dir, rev, r.LoadBase)
+}
+
+type loadFunc func(ctx context.Context, fsys fs.FS, rev, commit string) (plan.Snapshot, error)
+
+func (r *Reader) git(ctx context.Context, dir, rev string, load loadFunc) (plan.Snapshot, error) {
 	snap, err := repofs.FromGit(ctx, dir, rev, model.Folders()...)
 	if err != nil {
 		return plan.Snapshot{}, err
 	}
-	s, err := r.Load(ctx, snap, rev, snap.Commit)
+	s, err := load(ctx, snap, rev, snap.Commit)
 	if err != nil {
 		return plan.Snapshot{}, fmt.Errorf("revision %s of %s: %w", rev, dir, err)
 	}
@@ -87,10 +86,4 @@ func (r *Reader) Git(ctx context.Context, dir, rev string) (plan.Snapshot, error
 // Empty is the snapshot of no fleet at all: the base of a plan that builds everything.
 func (r *Reader) Empty(ctx context.Context) (plan.Snapshot, error) {
 	return r.Load(ctx, model.Empty(), "empty", "")
-}
-
-func sortedCopy(fs []finding.Finding) []finding.Finding {
-	out := append([]finding.Finding{}, fs...)
-	finding.Sort(out)
-	return out
 }
