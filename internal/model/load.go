@@ -29,7 +29,9 @@ var ErrNotFleet = errors.New("no fleet repository here: none of inventory/, clus
 
 // Loader loads fleet repositories. It keeps the decoded form of every YAML file it has read,
 // keyed by path and content, so loading two snapshots that share most files (the base and
-// head of a pull request) decodes the shared files once. A Loader is safe for concurrent use.
+// head of a pull request) decodes the shared files once. The cache lives as long as the Loader
+// and is never pruned: a long-running server uses one Loader per job, not one per process.
+// A Loader is safe for concurrent use.
 type Loader struct {
 	// Workers bounds how many files are read and decoded at once; zero means GOMAXPROCS.
 	Workers int
