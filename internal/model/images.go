@@ -131,6 +131,42 @@ func ParseSize(s string) (int64, error) {
 	return 0, fmt.Errorf("%q is not a size: write a whole number with MiB, GiB or TiB, such as 8GiB", s)
 }
 
+// pins finds name=version arguments of apt-get install (or apt install) in a RUN command.
+func pins(command string, pos Pos) []Pin {
+	var out []Pin
+	for part := range strings.SplitSeq(command, "&&") {
+		fields := strings.Fields(part)
+		install := false
+		for i, f := range fields {
+			if f == "install" && i > 0 && (fields[i-1] == "apt-get" || fields[i-1] == "apt" || strings.HasPrefix(fields[i-1], "-")) {
+				install = true
+				continue
+			}
+			if !install || strings.HasPrefix(f, "-") || strings.ContainsAny(f, "$'\"") {
+				continue
+			}
+			name, version, ok := strings.Cut(f, "=")
+			if ok && isPackageName(name) && version != "" {
+				out = append(out, Pin{Package: name, Version: version, Pos: pos})
+			}
+		}
+	}
+	return out
+}
+
+// isPackageName reports whether s can be a Debian package name.
+func isPackageName(s string) bool {
+	if len(s) < 2 || !('a' <= s[0] && s[0] <= 'z' || '0' <= s[0] && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '+' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // dockerfile reads the FROM and ARG instructions of a Dockerfile, joining continued lines.
 func dockerfile(path string, data []byte) *Dockerfile {
 	df := &Dockerfile{Path: path}
@@ -157,6 +193,8 @@ func dockerfile(path string, data []byte) *Dockerfile {
 		case "ARG":
 			name, _, _ := strings.Cut(strings.TrimSpace(rest), "=")
 			df.Args = append(df.Args, Value[string]{V: name, Pos: pos})
+		case "RUN":
+			df.Pins = append(df.Pins, pins(rest, pos)...)
 		}
 	}
 	for sc.Scan() {

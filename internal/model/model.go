@@ -313,12 +313,22 @@ type Partition struct {
 	Pos        Pos
 }
 
-// Dockerfile is what the model needs of a Dockerfile: its FROM and ARG instructions.
+// Dockerfile is what the model needs of a Dockerfile: its FROM and ARG instructions, and the
+// package versions its apt-get install steps pin.
 type Dockerfile struct {
 	Path  string
 	From  []Value[string]
 	Args  []Value[string]
+	Pins  []Pin
 	Steps int
+}
+
+// Pin is a package installed at an exact version (apt-get install name=version).
+type Pin struct {
+	Package string
+	Version string
+	// Pos is the line of the RUN instruction that pins it.
+	Pos Pos
 }
 
 // ImageSpec is what a built image must contain.

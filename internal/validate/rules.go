@@ -67,6 +67,7 @@ func Rules() []Rule {
 		{"unknown-cluster", e, "a cluster spec for a cluster that does not exist"},
 		{"unknown-role", e, "a check for a role the cluster has no nodes of"},
 		{"bad-pattern", e, "a spec pattern that is not a valid regular expression"},
+		{"spec-version-mismatch", e, "an image spec expects a package version other than the one its Dockerfile pins"},
 	}
 }
 

@@ -708,6 +708,16 @@ func brokenCases() []brokenCase {
 			msg: []string{"stdout", "cat /etc/motd"},
 		},
 		{
+			name: "spec-version-mismatch/pinned-by-parent",
+			rule: "spec-version-mismatch",
+			edits: []edit{
+				replace("images/base/Dockerfile", "${EXTRA_PKGS}", "${EXTRA_PKGS} chrony=4.3-2+deb12u1"),
+				replace(imageSpec, "  - name: systemd\n", "  - name: chrony\n    version: 4.3-2\n"),
+			},
+			file: imageSpec, line: 4,
+			msg: []string{"chrony 4.3-2", "images/base/Dockerfile:4", "4.3-2+deb12u1"},
+		},
+		{
 			name:  "bad-pattern/http-body",
 			rule:  "bad-pattern",
 			edits: []edit{replace(c1Spec, "body: '^pong$'", "body: '^pong($'")},

@@ -27,6 +27,7 @@ func (c *checker) imageSpec(s *model.ImageSpec) {
 	if s.Image.Set() && c.repo.Image(s.Image.V) == nil {
 		c.report(s.Image.Pos, "unknown-image", "spec for image %q, which is not a folder under images/", s.Image.V)
 	}
+	c.specVersions(s)
 	for _, f := range s.Files {
 		if f.Path.Set() && (len(f.Path.V) == 0 || f.Path.V[0] != '/') {
 			c.report(f.Path.Pos, model.RuleBadValue, "file path %q is not absolute", f.Path.V)
@@ -73,6 +74,30 @@ func (c *checker) clusterSpec(s *model.ClusterSpec, cl *model.Cluster) {
 		}
 		if ch.HTTP != nil {
 			c.pattern(ch.HTTP.Body, "body of check "+ch.Name.V)
+		}
+	}
+}
+
+// specVersions checks each package version a spec expects against the version the image's
+// Dockerfile, or the nearest ancestor's, pins: a pin bumped without its spec fails the image's
+// test only after a long build, so it is caught here.
+func (c *checker) specVersions(s *model.ImageSpec) {
+	pinned := map[string]model.Pin{}
+	img := c.repo.Image(s.Image.V)
+	for depth := 0; img != nil && depth < 32; depth++ {
+		if img.Dockerfile != nil {
+			for _, p := range img.Dockerfile.Pins {
+				if _, nearer := pinned[p.Package]; !nearer {
+					pinned[p.Package] = p
+				}
+			}
+		}
+		img = c.repo.Image(img.Parent.V)
+	}
+	for _, p := range s.Packages {
+		pin, ok := pinned[p.Name.V]
+		if ok && p.Version.Set() && pin.Version != p.Version.V {
+			c.report(p.Version.Pos, "spec-version-mismatch", "spec expects %s %s, but %s pins %s", p.Name.V, p.Version.V, at(pin.Pos), pin.Version)
 		}
 	}
 }
