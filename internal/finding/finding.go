@@ -16,9 +16,6 @@ type Pos struct {
 	Col  int    `json:"col,omitempty"`
 }
 
-// IsZero reports whether p points nowhere.
-func (p Pos) IsZero() bool { return p.File == "" && p.Line == 0 }
-
 // String renders p as file:line:col, leaving out what is unknown.
 func (p Pos) String() string {
 	switch {

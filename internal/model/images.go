@@ -186,7 +186,6 @@ func dockerfile(path string, data []byte) *Dockerfile {
 		}
 		instr, rest, _ := strings.Cut(text, " ")
 		pos := Pos{File: path, Line: start, Col: 1}
-		df.Steps++
 		switch strings.ToUpper(instr) {
 		case "FROM":
 			df.From = append(df.From, Value[string]{V: strings.TrimSpace(rest), Pos: pos})

@@ -316,11 +316,10 @@ type Partition struct {
 // Dockerfile is what the model needs of a Dockerfile: its FROM and ARG instructions, and the
 // package versions its apt-get install steps pin.
 type Dockerfile struct {
-	Path  string
-	From  []Value[string]
-	Args  []Value[string]
-	Pins  []Pin
-	Steps int
+	Path string
+	From []Value[string]
+	Args []Value[string]
+	Pins []Pin
 }
 
 // Pin is a package installed at an exact version (apt-get install name=version).

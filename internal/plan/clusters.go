@@ -142,12 +142,13 @@ func newSide(c *model.Cluster, images resolved) side {
 func clusterPlan(name string, base, head *model.Cluster, baseImages, headImages resolved) ClusterPlan {
 	cp := ClusterPlan{Name: name, Waves: []Wave{}, Nodes: []NodeAction{}}
 	b, h := newSide(base, baseImages), newSide(head, headImages)
+	own := map[string]bool{} // nodes that change for a reason of their own
 	for nodeName, n := range h.nodes {
 		a := nodeAction(n, h.imageID[nodeName], configHash(h.config[nodeName]))
 		if old, ok := b.nodes[nodeName]; ok {
 			a.BaseImageID = string(b.imageID[nodeName])
 			a.BaseConfigHash = configHash(b.config[nodeName])
-			a.Reasons = nodeReasons(old, n, b, h)
+			a.Reasons, own[nodeName] = nodeReasons(old, n, b, h)
 			if len(a.Reasons) > 0 {
 				a.Action = Reprovision
 			}
@@ -188,7 +189,7 @@ func clusterPlan(name string, base, head *model.Cluster, baseImages, headImages 
 			cp.Counts.Unchanged++
 		}
 	}
-	cp.Waves = waves(cp.Nodes, order, maxDown(head, base))
+	cp.Waves = waves(cp.Nodes, order, maxDown(head, base), own)
 	index := make(map[string]int, len(cp.Nodes))
 	for i, a := range cp.Nodes {
 		index[a.Name] = i
@@ -226,9 +227,9 @@ func nodeAction(n *model.Node, image imageid.ID, config string) NodeAction {
 	}
 }
 
-// nodeReasons says why a node present on both sides must be re-provisioned; none means it
-// stays as it is.
-func nodeReasons(old, cur *model.Node, b, h side) []string {
+// nodeReasons says why a node present on both sides must be re-provisioned (none means it
+// stays as it is), and whether a reason is the node's own rather than a cluster-wide setting.
+func nodeReasons(old, cur *model.Node, b, h side) ([]string, bool) {
 	var reasons []string
 	name := cur.Name.V
 	if oid, cid := b.imageID[name], h.imageID[name]; oid != cid {
@@ -242,7 +243,8 @@ func nodeReasons(old, cur *model.Node, b, h side) []string {
 	if old.IronicID.V != cur.IronicID.V {
 		reasons = append(reasons, fmt.Sprintf("ironic_id %s → %s (another machine)", old.IronicID.V, cur.IronicID.V))
 	}
-	return append(reasons, configReasons(b.config[name], h.config[name])...)
+	config, own := configReasons(b.config[name], h.config[name])
+	return append(reasons, config...), own || len(reasons) > 0
 }
 
 // rolloutOrder is the cluster's role order: the roles it names, then the others in their
@@ -279,41 +281,30 @@ func maxDown(head, base *model.Cluster) map[model.Role]int {
 	return limits
 }
 
-// ownChange reports whether a node changes for a reason of its own (its image, address, …)
-// rather than only because a cluster-wide setting it consumes changed. Such nodes go first in
-// their role: when a master moves, it is re-imaged before the others learn its new address.
-func ownChange(n NodeAction) bool {
-	for _, r := range n.Reasons {
-		if !strings.HasPrefix(r, "master list changed") && !strings.HasPrefix(r, "dns.") &&
-			!strings.HasPrefix(r, "etcd.") && !strings.HasPrefix(r, "marathon.") {
-			return true
-		}
-	}
-	return false
-}
-
 // waves orders the work of a cluster. For each role in rollout order: first all of its new
 // nodes in one wave (they serve nothing yet, and a new ensemble must come up together to form
 // a quorum), then its re-provisioned nodes in batches of the role's max_down. Decommissions come
-// last, once the replacements are serving, in batches of the same size. Within a role, nodes
-// with changes of their own come before nodes that only follow a cluster-wide change.
-func waves(nodes []NodeAction, order []model.Role, limits map[model.Role]int) []Wave {
+// last, once the replacements are serving, in batches of the same size. Within a role, the
+// nodes in own (changed for a reason of their own: image, address, …) come before those that
+// only follow a cluster-wide change, so a moved master is re-imaged before the others learn
+// its new address.
+func waves(nodes []NodeAction, order []model.Role, limits map[model.Role]int, own map[string]bool) []Wave {
 	var out []Wave
 	add := func(role model.Role, action Action, names []string, down int) {
 		out = append(out, Wave{Number: len(out) + 1, Role: role, Action: action, Nodes: names, Down: down})
 	}
 	batches := func(role model.Role, action Action) {
-		var own, others []string
+		var first, rest []string
 		for _, n := range nodes {
 			if n.Role == role && n.Action == action {
-				if ownChange(n) {
-					own = append(own, n.Name)
+				if own[n.Name] {
+					first = append(first, n.Name)
 				} else {
-					others = append(others, n.Name)
+					rest = append(rest, n.Name)
 				}
 			}
 		}
-		names := append(own, others...)
+		names := append(first, rest...)
 		for chunk := range slices.Chunk(names, limits[role]) {
 			add(role, action, chunk, len(chunk))
 		}

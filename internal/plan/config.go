@@ -16,6 +16,8 @@ type setting struct {
 	key    string
 	value  string
 	secret bool
+	// shared marks a cluster-wide setting: a change to it is not the node's own.
+	shared bool
 }
 
 // clusterInputs are the cluster-wide settings, computed once per cluster.
@@ -42,20 +44,20 @@ func machineConfig(ci clusterInputs, n *model.Node) []setting {
 		{key: "lan.vlan", value: strconv.Itoa(n.LAN.VLAN.V)},
 		{key: "lan.gateway", value: n.LAN.Gateway.V},
 		{key: "flavor", value: n.Flavor.V},
-		{key: "dns.nameservers", value: ci.nameservers},
-		{key: "dns.data_domain", value: c.DNS.DataDomain.V},
+		{key: "dns.nameservers", value: ci.nameservers, shared: true},
+		{key: "dns.data_domain", value: c.DNS.DataDomain.V, shared: true},
 		{key: "role", value: string(n.Role)},
 	}
 	// Every role finds the masters: masters form the ZooKeeper and etcd ensembles, agents and
 	// DNS servers connect to them.
-	s = append(s, setting{key: "masters", value: ci.masters})
+	s = append(s, setting{key: "masters", value: ci.masters, shared: true})
 	if n.Role == model.Masters || n.Role == model.Agents {
-		s = append(s, setting{key: "etcd.token", value: c.Etcd.Token.V})
+		s = append(s, setting{key: "etcd.token", value: c.Etcd.Token.V, shared: true})
 	}
 	if n.Role == model.Masters {
 		s = append(s,
-			setting{key: "marathon.username", value: c.Marathon.Username.V},
-			setting{key: "marathon.password", value: c.Marathon.Password.Fingerprint(), secret: true},
+			setting{key: "marathon.username", value: c.Marathon.Username.V, shared: true},
+			setting{key: "marathon.password", value: c.Marathon.Password.Fingerprint(), secret: true, shared: true},
 		)
 	}
 	return s
@@ -97,8 +99,9 @@ func configHash(settings []setting) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// configReasons says which settings differ, with old and new values except for secrets.
-func configReasons(old, cur []setting) []string {
+// configReasons says which settings differ, with old and new values except for secrets, and
+// whether any of them is the node's own rather than cluster-wide.
+func configReasons(old, cur []setting) (reasons []string, own bool) {
 	prev := map[string]setting{}
 	for _, s := range old {
 		prev[s.key] = s
@@ -106,6 +109,9 @@ func configReasons(old, cur []setting) []string {
 	var out []string
 	for _, s := range cur {
 		o, ok := prev[s.key]
+		if !ok || o.value != s.value {
+			own = own || !s.shared
+		}
 		switch {
 		case !ok:
 			out = append(out, s.key+" added")
@@ -118,7 +124,7 @@ func configReasons(old, cur []setting) []string {
 			out = append(out, fmt.Sprintf("%s: %s → %s", s.key, orNone(o.value), orNone(s.value)))
 		}
 	}
-	return out
+	return out, own
 }
 
 func orNone(s string) string {
