@@ -7,9 +7,16 @@
 #
 # Each dependency has its own small function; a test that needs a new real server (Ironic,
 # ZooKeeper, etcd, …) adds one here and a line to main.
+#
+# PostgreSQL: the tests get a throwaway server (scripts/postgres.sh) in CAC_TEST_DATABASE_URL,
+# stopped and removed on exit. Set CAC_TEST_DATABASE_URL to use a server of your own instead;
+# the database it names must be one the tests may fill and empty.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+
+# postgres_bindir, postgres_start, postgres_stop.
+. scripts/postgres.sh
 
 # Debian packages to install, collected by the need_* functions.
 missing=()
@@ -33,6 +40,19 @@ need_package() {
 
 need_git() { need_command git git; }
 
+# need_postgresql: a throwaway server for the store's PostgreSQL tests (scripts/postgres.sh),
+# unless CAC_TEST_DATABASE_URL already names one. Debian's postgresql package puts initdb and
+# pg_ctl under /usr/lib/postgresql/*/bin, off PATH; its client package brings psql.
+need_postgresql() {
+	if [ -n "${CAC_TEST_DATABASE_URL:-}" ]; then
+		return
+	fi
+	if ! postgres_bindir >/dev/null; then
+		missing+=(postgresql)
+	fi
+	need_command psql postgresql-client
+}
+
 install_missing() {
 	if [ "${#missing[@]}" -eq 0 ]; then
 		return
@@ -49,6 +69,19 @@ install_missing() {
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# start_postgresql exports CAC_TEST_DATABASE_URL for the tests: the one in the environment if
+# set, else that of a new server, stopped and removed however this script ends (but SIGKILL).
+start_postgresql() {
+	if [ -n "${CAC_TEST_DATABASE_URL:-}" ]; then
+		log "PostgreSQL: using CAC_TEST_DATABASE_URL from the environment"
+		return
+	fi
+	trap postgres_stop EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	postgres_start
+}
+
 check_go() {
 	if ! command -v go >/dev/null 2>&1; then
 		die "go is not on PATH: install Go $(sed -n 's/^go //p' go.mod) or later"
@@ -57,8 +90,10 @@ check_go() {
 
 main() {
 	need_git
+	need_postgresql
 	install_missing
 	check_go
+	start_postgresql
 	go test "$@" ./...
 }
 
