@@ -1,5 +1,6 @@
-// Command bot is cluster-as-code's command line and, later, its GitHub App server. Its
-// subcommands check a fleet repository and plan the deployment between two revisions of it.
+// Command bot is cluster-as-code's command line and its GitHub App server. Its subcommands
+// check a fleet repository, plan the deployment between two revisions of it, and serve the
+// GitHub App that posts those plans on pull requests.
 package main
 
 import (
@@ -33,6 +34,10 @@ Usage:
       --bootstrap plans the whole fleet from nothing. Exits 1 when the head has errors.
   bot rules
       List the validation rules and their ids.
+  bot serve [flags]
+      Run the GitHub App: take webhooks, plan every pull request that touches the fleet as the
+      check run "plan", answer /plan and /help. Configuration from flags or CAC_* variables;
+      see docs/github-app.md.
 
 Run 'bot COMMAND --help' for a command's flags.
 `
@@ -65,12 +70,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		err = runPlan(ctx, args[1:], stdout, stderr)
 	case "rules":
 		err = runRules(args[1:], stdout)
+	case "serve":
+		err = runServe(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
 		// One line: the full usage would bury the mistake.
-		fmt.Fprintf(stderr, "bot: unknown command %q; the commands are validate, plan and rules (see bot --help)\n", args[0])
+		fmt.Fprintf(stderr, "bot: unknown command %q; the commands are validate, plan, rules and serve (see bot --help)\n", args[0])
 		return exitUsage
 	}
 	switch {

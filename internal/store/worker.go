@@ -76,3 +76,9 @@ func Permanent(err error) error {
 	}
 	return &permanentError{err: err}
 }
+
+// IsSnooze reports whether err is (or wraps) a Snooze.
+func IsSnooze(err error) bool {
+	var s *snoozeError
+	return errors.As(err, &s)
+}

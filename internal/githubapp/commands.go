@@ -1,0 +1,175 @@
+package githubapp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-github/v66/github"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/command"
+	"github.com/cluster-as-code/cluster-as-code/internal/store"
+)
+
+// commentLimit is GitHub's limit on a comment's body, in characters.
+const commentLimit = 65536
+
+// commandSpec describes one comment command. Later commands (/apply,
+// /unlock, /build) are rows here.
+type commandSpec struct {
+	name  string
+	usage string
+	help  string
+	// acts marks commands that change something; they need the configured
+	// command permission, the others only read access.
+	acts bool
+	run  func(a *App, ctx context.Context, d store.Delivery, c commentContext, cmd command.Command) error
+}
+
+// commandSpecs lists the commands, in the order /help shows them.
+func commandSpecs() []commandSpec {
+	return []commandSpec{
+		{name: "plan", usage: "/plan", acts: true,
+			help: "compute the plan again for the pull request's current head",
+			run:  (*App).runPlan},
+		{name: "help", usage: "/help",
+			help: "show this help",
+			run:  (*App).runHelp},
+	}
+}
+
+func lookupCommand(name string) (commandSpec, bool) {
+	for _, s := range commandSpecs() {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return commandSpec{}, false
+}
+
+// commentContext is where a command was written and by whom.
+type commentContext struct {
+	gh           *github.Client
+	installation int64
+	owner, repo  string
+	number       int
+	commentID    int64
+	author       string
+}
+
+// onIssueComment runs the commands in a new comment on an open pull
+// request. Edited and deleted comments, comments on issues, and comments by
+// bots (this one included) are ignored.
+func (a *App) onIssueComment(ctx context.Context, d store.Delivery, e *github.IssueCommentEvent) error {
+	issue, comment := e.GetIssue(), e.GetComment()
+	author := comment.GetUser()
+	if e.GetAction() != "created" || !issue.IsPullRequest() || issue.GetState() != "open" {
+		return nil
+	}
+	if author.GetType() == "Bot" || strings.EqualFold(author.GetLogin(), a.cfg.BotLogin) {
+		return nil
+	}
+	var cmds []command.Command
+	seen := map[string]bool{}
+	for _, cmd := range command.Parse(comment.GetBody()) {
+		if _, ok := lookupCommand(cmd.Name); ok && !seen[cmd.Name] {
+			seen[cmd.Name] = true
+			cmds = append(cmds, cmd)
+		}
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	gh, err := a.clients.Installation(e.GetInstallation().GetID())
+	if err != nil {
+		return err
+	}
+	c := commentContext{
+		gh: gh, installation: e.GetInstallation().GetID(),
+		owner: e.GetRepo().GetOwner().GetLogin(), repo: e.GetRepo().GetName(),
+		number: issue.GetNumber(), commentID: comment.GetID(), author: author.GetLogin(),
+	}
+	log := logger(ctx).With("pull", fmt.Sprintf("%s/%s#%d", c.owner, c.repo, c.number), "author", c.author)
+	ctx = withLogger(ctx, log)
+	level, _, err := gh.Repositories.GetPermissionLevel(ctx, c.owner, c.repo, c.author)
+	if err != nil {
+		return fmt.Errorf("reading %s's permission on %s/%s: %w", c.author, c.owner, c.repo, err)
+	}
+	has := command.FromCollaborator(level.GetPermission(), level.GetRoleName())
+	var accepted []command.Command
+	var refusals []string
+	for _, cmd := range cmds {
+		spec, _ := lookupCommand(cmd.Name)
+		need := command.PermissionRead
+		if spec.acts {
+			need = a.cfg.CommandPermission
+		}
+		if !has.AtLeast(need) {
+			refusals = append(refusals, fmt.Sprintf("`/%s` needs %s permission on %s/%s; you have %s.", cmd.Name, need, c.owner, c.repo, has))
+			log.Info("command refused", "command", cmd.Name, "has", has.String(), "needs", need.String())
+			continue
+		}
+		accepted = append(accepted, cmd)
+	}
+	if len(refusals) > 0 {
+		body := fmt.Sprintf("@%s, I did not run this:\n\n- %s", c.author, strings.Join(refusals, "\n- "))
+		if err := a.reply(ctx, c, body); err != nil {
+			return err
+		}
+	}
+	if len(accepted) == 0 {
+		return nil
+	}
+	if _, _, err := gh.Reactions.CreateIssueCommentReaction(ctx, c.owner, c.repo, c.commentID, "eyes"); err != nil {
+		return fmt.Errorf("reacting to comment %d: %w", c.commentID, err)
+	}
+	for _, cmd := range accepted {
+		spec, _ := lookupCommand(cmd.Name)
+		log.Info("running command", "command", cmd.Name, "line", cmd.Line)
+		if err := spec.run(a, ctx, d, c, cmd); err != nil {
+			return fmt.Errorf("/%s: %w", cmd.Name, err)
+		}
+	}
+	return nil
+}
+
+func (a *App) reply(ctx context.Context, c commentContext, body string) error {
+	_, _, err := c.gh.Issues.CreateComment(ctx, c.owner, c.repo, c.number, &github.IssueComment{Body: github.String(truncate(body, commentLimit))})
+	if err != nil {
+		return fmt.Errorf("commenting on #%d: %w", c.number, err)
+	}
+	return nil
+}
+
+// runPlan plans the pull request's current head.
+func (a *App) runPlan(ctx context.Context, d store.Delivery, c commentContext, _ command.Command) error {
+	pr, _, err := c.gh.PullRequests.Get(ctx, c.owner, c.repo, c.number)
+	if err != nil {
+		return fmt.Errorf("reading pull request #%d: %w", c.number, err)
+	}
+	p := pull{installation: c.installation, owner: c.owner, repo: c.repo, number: c.number,
+		headSHA: pr.GetHead().GetSHA(), baseRef: pr.GetBase().GetRef(), reason: "/plan by @" + c.author}
+	if err := p.check(); err != nil {
+		return err
+	}
+	// The API's head is the newest there is: it supersedes older work.
+	if err := a.state.RecordHead(ctx, p.key(), p.headSHA, d.Received); err != nil {
+		return err
+	}
+	return a.plan(ctx, d, p)
+}
+
+// runHelp answers with the commands and who may use them.
+func (a *App) runHelp(ctx context.Context, _ store.Delivery, c commentContext, _ command.Command) error {
+	var b strings.Builder
+	b.WriteString("Commands, each on a line of its own in a comment on this pull request:\n\n| command | does | needs |\n|---|---|---|\n")
+	for _, s := range commandSpecs() {
+		need := command.PermissionRead
+		if s.acts {
+			need = a.cfg.CommandPermission
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s permission |\n", s.usage, s.help, need)
+	}
+	b.WriteString("\nThe bot plans every pull request that touches `inventory/`, `clusters/`, `images/` or `specs/` on its own; see the `plan` check.")
+	return a.reply(ctx, c, b.String())
+}

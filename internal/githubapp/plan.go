@@ -1,0 +1,174 @@
+package githubapp
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v66/github"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
+	"github.com/cluster-as-code/cluster-as-code/internal/model"
+	"github.com/cluster-as-code/cluster-as-code/internal/plan"
+	"github.com/cluster-as-code/cluster-as-code/internal/repofs"
+	"github.com/cluster-as-code/cluster-as-code/internal/store"
+)
+
+// planCheck is the name of the plan's check run.
+const planCheck = "plan"
+
+// compareFileLimit is how many files GitHub's compare API lists at most; a
+// list that long may be cut short, so it counts as touching the fleet.
+const compareFileLimit = 300
+
+// touchesFleet reports whether a change to these paths can change the plan.
+func touchesFleet(files []*github.CommitFile) bool {
+	if len(files) >= compareFileLimit {
+		return true
+	}
+	for _, f := range files {
+		for _, name := range []string{f.GetFilename(), f.GetPreviousFilename()} {
+			for _, folder := range model.Folders() {
+				if strings.HasPrefix(name, folder+"/") {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// plan computes the plan for a pull request's head and publishes it as the
+// "plan" check run. One worker at a time plans a pull request; a head that a
+// newer push replaced is not planned, or its check run says it was
+// superseded.
+func (a *App) plan(ctx context.Context, d store.Delivery, p pull) error {
+	log := logger(ctx).With("pull", p.key(), "head", short(p.headSHA))
+	ctx = withLogger(ctx, log)
+	if superseded, err := a.superseded(ctx, p); err != nil || superseded != "" {
+		if superseded != "" {
+			log.Info("not planning a superseded head", "newer", short(superseded))
+		}
+		return err
+	}
+	holder := fmt.Sprintf("job-%d", d.JobID)
+	got, err := a.state.AcquireLease(ctx, p.key(), holder, a.cfg.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	if !got {
+		return store.Snooze(3*time.Second, "another worker is planning "+p.key())
+	}
+	defer a.state.ReleaseLease(context.WithoutCancel(ctx), p.key(), holder)
+
+	gh, err := a.clients.Installation(p.installation)
+	if err != nil {
+		return err
+	}
+	cmp, _, err := gh.Repositories.CompareCommits(ctx, p.owner, p.repo, p.baseRef, p.headSHA, &github.ListOptions{PerPage: 1})
+	if err != nil {
+		return fmt.Errorf("comparing %s with %s: %w", p.baseRef, short(p.headSHA), err)
+	}
+	if !touchesFleet(cmp.Files) {
+		log.Info("pull request does not touch the fleet; no plan")
+		return nil
+	}
+	base := cmp.GetMergeBaseCommit().GetSHA()
+	run := &checkRun{gh: gh, owner: p.owner, repo: p.repo}
+	if err := run.start(ctx, p, a.cfg.PublicURL); err != nil {
+		return err
+	}
+	result, err := a.compute(ctx, gh, p, base)
+	if err != nil {
+		// The job is tried again and opens a new check run; this one must
+		// not stay "in progress" nor pass a required check.
+		run.fail(context.WithoutCancel(ctx), d, err)
+		return err
+	}
+	if newer, err := a.superseded(ctx, p); err != nil {
+		return err
+	} else if newer != "" {
+		log.Info("head superseded while planning", "newer", short(newer))
+		return run.supersede(ctx, newer)
+	}
+	return run.publish(ctx, result)
+}
+
+// superseded returns the newer head that replaced p's head, or "".
+func (a *App) superseded(ctx context.Context, p pull) (string, error) {
+	head, err := a.state.Head(ctx, p.key())
+	if err != nil || head == "" || head == p.headSHA {
+		return "", err
+	}
+	return head, nil
+}
+
+// compute loads both revisions through GitHub's tarball API and plans.
+func (a *App) compute(ctx context.Context, gh *github.Client, p pull, base string) (*plan.Plan, error) {
+	reader := fleet.NewReader()
+	baseFS, err := a.tarball(ctx, gh, p, base)
+	if err != nil {
+		return nil, err
+	}
+	headFS, err := a.tarball(ctx, gh, p, p.headSHA)
+	if err != nil {
+		return nil, err
+	}
+	baseSnap, err := reader.LoadBase(ctx, baseFS, "base "+short(base), base)
+	if err != nil {
+		return nil, fmt.Errorf("loading base %s: %w", short(base), err)
+	}
+	headSnap, err := reader.Load(ctx, headFS, "head "+short(p.headSHA), p.headSHA)
+	if err != nil {
+		return nil, fmt.Errorf("loading head %s: %w", short(p.headSHA), err)
+	}
+	return plan.Compute(baseSnap, headSnap), nil
+}
+
+// tarball downloads the fleet folders of one commit.
+func (a *App) tarball(ctx context.Context, gh *github.Client, p pull, sha string) (*repofs.Snapshot, error) {
+	link, _, err := gh.Repositories.GetArchiveLink(ctx, p.owner, p.repo, github.Tarball, &github.RepositoryContentGetOptions{Ref: sha}, 0)
+	if err != nil {
+		return nil, fmt.Errorf("asking for the tarball of %s: %w", short(sha), err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	// The link carries its own short-lived token; the installation token
+	// is not sent to the download host.
+	resp, err := a.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("downloading the tarball of %s: %s", short(sha), redactURL(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		return nil, fmt.Errorf("downloading the tarball of %s: %s", short(sha), resp.Status)
+	}
+	snap, err := repofs.FromTar(resp.Body, model.Folders()...)
+	if err != nil {
+		return nil, fmt.Errorf("reading the tarball of %s: %w", short(sha), err)
+	}
+	// The tar reader stops at the end-of-archive marker; read the padding
+	// after it too, so the server finishes its answer and the connection
+	// can be reused.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	snap.Commit = sha
+	return snap, nil
+}
+
+// redactURL drops the query (which holds a token) from a URL error.
+func redactURL(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "?"); i >= 0 {
+		if j := strings.IndexAny(msg[i:], "\": "); j >= 0 {
+			return msg[:i] + msg[i+j:]
+		}
+		return msg[:i]
+	}
+	return msg
+}
