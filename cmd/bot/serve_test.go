@@ -521,3 +521,46 @@ func TestServeTakesADeliveryOnceAndOnlySigned(t *testing.T) {
 		t.Errorf("%d plan check runs, want 1: the duplicate and the unsigned deliveries must not be worked", len(runs))
 	}
 }
+
+// TestServeRequestsForASynchronize pins the GitHub API requests one plan
+// costs on a push to an open pull request, after the pull request was
+// planned once (installation token and merge base are then cached).
+func TestServeRequestsForASynchronize(t *testing.T) {
+	gh := githubtest.New(t)
+	dir := fleetRepo(t, gh, map[string]func(string){"agent-image": agentImageChange(t)})
+	s := startServe(t, gh, t.TempDir())
+	pr := gh.OpenPullRequest(owner, repoName, githubtest.PullRequest{Number: 9, BaseRef: "main", HeadRef: "agent-image", Author: "alice"})
+	s.accept(t, "pull_request", gh.PullRequestEvent("opened", owner, repoName, pr.Number))
+	completedPlan(t, gh, pr.HeadSHA, s.log)
+
+	git(t, dir, "checkout", "-q", "agent-image")
+	writeFile(t, dir, "images/mesos-agent/tree/etc/motd", "pushed again\n")
+	commitAll(t, dir, "a second push")
+	git(t, dir, "checkout", "-q", "main")
+	pushed := gh.PushPullRequest(owner, repoName, pr.Number)
+	before := len(gh.Requests())
+	s.accept(t, "pull_request", gh.PullRequestEvent("synchronize", owner, repoName, pr.Number))
+	completedPlan(t, gh, pushed.HeadSHA, s.log)
+	s.stop()
+
+	var got []string
+	for _, r := range gh.Requests()[before:] {
+		if r.Route != "" { // API requests; tarball downloads go to the download host
+			got = append(got, r.Method+" "+r.Route)
+		}
+	}
+	want := []string{
+		"GET /repos/{owner}/{repo}/compare/{basehead}",          // does it touch the fleet, and where it branched
+		"POST /repos/{owner}/{repo}/check-runs",                 // "in progress" at once
+		"GET /repos/{owner}/{repo}/tarball/{ref}",               // the new head; the merge base is cached
+		"PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}", // completed, with the plan and up to 50 annotations
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("API requests for one synchronize:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, secret := range []string{string(s.secret), "PRIVATE KEY", "ghs_"} { // webhook secret, app key, installation tokens
+		if strings.Contains(s.log.String(), secret) {
+			t.Errorf("the bot's log shows a secret (%.12s…)", secret)
+		}
+	}
+}

@@ -57,15 +57,19 @@ type Config struct {
 	// HTTPClient downloads tarballs from the URLs GitHub redirects to;
 	// nil means a client with a 5-minute timeout.
 	HTTPClient *http.Client
+	// SnapshotCacheBytes bounds the fleet content of recent commits kept in
+	// memory; zero means 256 MiB, negative means no cache.
+	SnapshotCacheBytes int64
 }
 
 // App works webhook deliveries.
 type App struct {
-	cfg     Config
-	clients Clients
-	state   State
-	metrics *Metrics
-	log     *slog.Logger
+	cfg       Config
+	snapshots *snapshotCache
+	clients   Clients
+	state     State
+	metrics   *Metrics
+	log       *slog.Logger
 }
 
 // New returns an App. state may be nil until SetState; metrics and log may
@@ -83,7 +87,10 @@ func New(cfg Config, clients Clients, state State, metrics *Metrics, log *slog.L
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &App{cfg: cfg, clients: clients, state: state, metrics: metrics, log: log}
+	if cfg.SnapshotCacheBytes == 0 {
+		cfg.SnapshotCacheBytes = 256 << 20
+	}
+	return &App{cfg: cfg, snapshots: newSnapshotCache(cfg.SnapshotCacheBytes), clients: clients, state: state, metrics: metrics, log: log}
 }
 
 // SetState gives the app its durable state. The store that holds the state

@@ -128,8 +128,23 @@ func (a *App) compute(ctx context.Context, gh *github.Client, p pull, base strin
 	return plan.Compute(baseSnap, headSnap), nil
 }
 
-// tarball downloads the fleet folders of one commit.
+// tarball returns the fleet folders of one commit, downloaded unless a
+// recent plan did.
 func (a *App) tarball(ctx context.Context, gh *github.Client, p pull, sha string) (*repofs.Snapshot, error) {
+	key := p.owner + "/" + p.repo + "@" + sha
+	if snap, ok := a.snapshots.get(key); ok {
+		return snap, nil
+	}
+	snap, err := a.download(ctx, gh, p, sha)
+	if err != nil {
+		return nil, err
+	}
+	a.snapshots.put(key, snap)
+	return snap, nil
+}
+
+// download fetches one commit's tarball through GitHub's API.
+func (a *App) download(ctx context.Context, gh *github.Client, p pull, sha string) (*repofs.Snapshot, error) {
 	link, _, err := gh.Repositories.GetArchiveLink(ctx, p.owner, p.repo, github.Tarball, &github.RepositoryContentGetOptions{Ref: sha}, 0)
 	if err != nil {
 		return nil, fmt.Errorf("asking for the tarball of %s: %w", short(sha), err)

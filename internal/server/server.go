@@ -123,18 +123,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	app.SetState(st)
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "cac_jobs_pending",
-		Help: "Deliveries stored and not yet worked to an end (waiting, running or waiting for a retry).",
-	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, err := st.Pending(ctx)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	}))
+	reg.MustRegister(
+		storeGauge("cac_jobs_pending", "Deliveries stored and not yet worked to an end (waiting, running or waiting for a retry); -1 when the store does not answer.", st.Pending),
+		storeGauge("cac_deliveries_stored", "Deliveries in the store, worked or not, kept for the retention period; -1 when the store does not answer.", st.Deliveries),
+	)
 
 	hook, err := githubapp.NewWebhook(cfg.WebhookSecret, st, 0, appMetrics, log)
 	if err != nil {
@@ -173,6 +165,19 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 			ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},
 	}, nil
+}
+
+// storeGauge is a gauge read from the store at each scrape.
+func storeGauge(name, help string, read func(context.Context) (int64, error)) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := read(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
 }
 
 // checkApp asks GitHub who the app is, to catch a wrong app id or key at

@@ -74,6 +74,11 @@ type Config struct {
 	// on PostgreSQL, where LISTEN/NOTIFY announces new jobs at once and the
 	// poll is only a fallback.
 	FetchPollInterval time.Duration
+	// DeliveryRetention is how long a delivery is kept, to recognise a
+	// redelivery as a duplicate and to look into what GitHub sent; zero
+	// means 14 days (GitHub offers redelivery for 3 days, 7 on GitHub
+	// Enterprise Server).
+	DeliveryRetention time.Duration
 	// Logger receives the queue's warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -94,6 +99,9 @@ func (c Config) withDefaults() Config {
 			c.FetchPollInterval = 100 * time.Millisecond
 		}
 	}
+	if c.DeliveryRetention == 0 {
+		c.DeliveryRetention = 14 * 24 * time.Hour
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -109,6 +117,7 @@ type Store struct {
 	mu         sync.Mutex
 	closed     bool
 	loopDone   chan struct{}
+	loopCtx    context.Context
 	loopCancel context.CancelFunc
 }
 
@@ -161,10 +170,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.backend = b
-	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.loopCancel = cancel
+	s.loopCtx, s.loopCancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.loopDone = make(chan struct{})
-	go s.acceptLoop(loopCtx)
+	go s.acceptLoop(s.loopCtx)
 	return s, nil
 }
 
@@ -181,7 +189,48 @@ func (s *Store) Start(ctx context.Context) error {
 	if err := s.backend.start(ctx); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
+	go s.pruneLoop(s.loopCtx)
 	return nil
+}
+
+// pruneLoop deletes deliveries past their retention, at start and hourly.
+func (s *Store) pruneLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		if n, err := s.Prune(ctx, time.Now().Add(-s.cfg.DeliveryRetention)); err != nil {
+			s.cfg.Logger.Warn("pruning old deliveries", "err", err)
+		} else if n > 0 {
+			s.cfg.Logger.Info("pruned old deliveries", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// Prune deletes the deliveries received before cutoff whose work is over,
+// and says how many.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	n, err := s.backend.exec(ctx, `DELETE FROM cac_delivery WHERE received_at < ? AND NOT EXISTS (
+		SELECT 1 FROM river_job WHERE river_job.kind = 'github_delivery'
+		AND river_job.state IN ('available', 'running', 'retryable', 'scheduled', 'pending')
+		AND river_job.args ->> 'delivery_id' = cac_delivery.id)`, cutoff.UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("pruning deliveries: %w", err)
+	}
+	return n, nil
+}
+
+// Deliveries counts the deliveries stored.
+func (s *Store) Deliveries(ctx context.Context) (int64, error) {
+	var n int64
+	if _, err := s.backend.queryValue(ctx, &n, `SELECT count(*) FROM cac_delivery`); err != nil {
+		return 0, fmt.Errorf("counting deliveries: %w", err)
+	}
+	return n, nil
 }
 
 // Stop stops taking new jobs and waits for the running ones to finish. When

@@ -331,3 +331,48 @@ func TestUnreachablePostgresSaysWhereWithoutThePassword(t *testing.T) {
 		t.Errorf("error %q shows the password", err)
 	}
 }
+
+func TestPruneKeepsDeliveriesStillToBeWorked(t *testing.T) {
+	backends(t, func(t *testing.T, cfg func() store.Config) {
+		ctx := context.Background()
+		rec := newRecorder()
+		rec.fail = func(d store.Delivery) error {
+			if d.ID == "stuck" {
+				return store.Snooze(time.Hour, "waiting")
+			}
+			return nil
+		}
+		c := cfg()
+		c.Handler = rec.handle
+		s := open(t, c)
+		old := time.Now().Add(-30 * 24 * time.Hour)
+		for _, id := range []string{"done", "stuck"} {
+			if _, err := s.Accept(ctx, store.Delivery{ID: id, Event: "ping", Payload: []byte(`{}`), Received: old}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Accept(ctx, store.Delivery{ID: "recent", Event: "ping", Payload: []byte(`{}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			rec.wait(t)
+		}
+		waitPending(t, s, 1) // "stuck" waits an hour
+		n, err := s.Prune(ctx, time.Now().Add(-14*24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("pruned %d deliveries, want 1 (the old one that was worked)", n)
+		}
+		if total, _ := s.Deliveries(ctx); total != 2 {
+			t.Errorf("%d deliveries left, want 2 (the recent one and the one still waiting)", total)
+		}
+		if fresh, _ := s.Accept(ctx, store.Delivery{ID: "stuck", Event: "ping", Payload: []byte(`{}`)}); fresh {
+			t.Error("a delivery still waiting was forgotten: its redelivery counted as new")
+		}
+	})
+}
