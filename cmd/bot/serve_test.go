@@ -564,3 +564,54 @@ func TestServeRequestsForASynchronize(t *testing.T) {
 		}
 	}
 }
+
+func TestServeRerunRecomputesThePlan(t *testing.T) {
+	gh := githubtest.New(t)
+	fleetRepo(t, gh, map[string]func(string){"agent-image": agentImageChange(t)})
+	s := startServe(t, gh, t.TempDir())
+	pr := gh.OpenPullRequest(owner, repoName, githubtest.PullRequest{Number: 10, BaseRef: "main", HeadRef: "agent-image", Author: "alice"})
+	s.accept(t, "pull_request", gh.PullRequestEvent("opened", owner, repoName, pr.Number))
+	first := completedPlan(t, gh, pr.HeadSHA, s.log)
+
+	completedRuns := func() int {
+		n := 0
+		for _, run := range planRuns(gh, pr.HeadSHA) {
+			if run.Status == "completed" && run.Conclusion == "success" {
+				n++
+			}
+		}
+		return n
+	}
+	s.accept(t, "check_run", gh.CheckRunRerequestedEvent(owner, repoName, first.ID))
+	waitFor(t, "a second plan after Re-run", s.log, func() bool { return completedRuns() == 2 })
+	s.accept(t, "check_suite", gh.CheckSuiteRerequestedEvent(owner, repoName, pr.HeadSHA))
+	waitFor(t, "a third plan after Re-run all checks", s.log, func() bool { return completedRuns() == 3 })
+	for _, run := range planRuns(gh, pr.HeadSHA) {
+		if run.ExternalID != "10" {
+			t.Errorf("check run %d has external id %q, want the pull request number", run.ID, run.ExternalID)
+		}
+	}
+}
+
+// TestServeRetriesAPlanGitHubFailed: a GitHub error in the middle of a plan
+// fails that check run (it must not pass a required check, nor stay "in
+// progress"), and the job's retry posts the plan.
+func TestServeRetriesAPlanGitHubFailed(t *testing.T) {
+	gh := githubtest.New(t)
+	fleetRepo(t, gh, map[string]func(string){"agent-image": agentImageChange(t)})
+	gh.Fail("GET", "/repos/{owner}/{repo}/tarball/{ref}", 1, http.StatusNotFound, nil)
+	s := startServe(t, gh, t.TempDir())
+	pr := gh.OpenPullRequest(owner, repoName, githubtest.PullRequest{Number: 11, BaseRef: "main", HeadRef: "agent-image", Author: "alice"})
+	s.accept(t, "pull_request", gh.PullRequestEvent("opened", owner, repoName, pr.Number))
+	waitFor(t, "a failed and a successful plan", s.log, func() bool {
+		runs := planRuns(gh, pr.HeadSHA)
+		return len(runs) == 2 && runs[1].Status == "completed"
+	})
+	runs := planRuns(gh, pr.HeadSHA)
+	if runs[0].Conclusion != "failure" || runs[0].Output.Title != "Could not compute the plan" || !strings.Contains(runs[0].Output.Summary, "404") {
+		t.Errorf("first check run: %s %q %q, want a failure that says what GitHub answered", runs[0].Conclusion, runs[0].Output.Title, runs[0].Output.Summary)
+	}
+	if runs[1].Conclusion != "success" {
+		t.Errorf("the retry's check run: %s, want success", runs[1].Conclusion)
+	}
+}

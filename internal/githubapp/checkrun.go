@@ -69,32 +69,33 @@ func (c *checkRun) publish(ctx context.Context, p *plan.Plan) error {
 		batch := annotations[:annotationsPerRequest]
 		annotations = annotations[annotationsPerRequest:]
 		_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
-			Name: planCheck,
-			Output: &github.CheckRunOutput{
-				Title:       github.String(title),
-				Summary:     github.String(summary),
-				Annotations: batch,
-			},
+			Name:   planCheck,
+			Output: output(title, summary, batch),
 		})
 		if err != nil {
 			return fmt.Errorf("adding annotations to the plan check run: %w", err)
 		}
 	}
-	_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
-		Name:        planCheck,
-		Status:      github.String("completed"),
-		Conclusion:  github.String(conclusion(p)),
-		CompletedAt: &github.Timestamp{Time: time.Now()},
-		Output: &github.CheckRunOutput{
-			Title:       github.String(title),
-			Summary:     github.String(summary),
-			Annotations: annotations,
-		},
-	})
-	if err != nil {
+	if err := c.complete(ctx, conclusion(p), output(title, summary, annotations)); err != nil {
 		return fmt.Errorf("completing the plan check run: %w", err)
 	}
 	return nil
+}
+
+// complete concludes the check run.
+func (c *checkRun) complete(ctx context.Context, conclusion string, out *github.CheckRunOutput) error {
+	_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
+		Name:        planCheck,
+		Status:      github.String("completed"),
+		Conclusion:  github.String(conclusion),
+		CompletedAt: &github.Timestamp{Time: time.Now()},
+		Output:      out,
+	})
+	return err
+}
+
+func output(title, summary string, annotations []*github.CheckRunAnnotation) *github.CheckRunOutput {
+	return &github.CheckRunOutput{Title: github.String(title), Summary: github.String(summary), Annotations: annotations}
 }
 
 // fail completes the check run as failed because the plan could not be
@@ -102,17 +103,7 @@ func (c *checkRun) publish(ctx context.Context, p *plan.Plan) error {
 func (c *checkRun) fail(ctx context.Context, d store.Delivery, cause error) {
 	summary := fmt.Sprintf("The bot could not compute the plan (attempt %d):\n\n```\n%s\n```\n\nIt tries again on its own; a new `plan` check run replaces this one.",
 		d.Attempt, strings.ReplaceAll(cause.Error(), "```", "'''"))
-	_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
-		Name:        planCheck,
-		Status:      github.String("completed"),
-		Conclusion:  github.String("failure"),
-		CompletedAt: &github.Timestamp{Time: time.Now()},
-		Output: &github.CheckRunOutput{
-			Title:   github.String("Could not compute the plan"),
-			Summary: github.String(truncate(summary, summaryLimit)),
-		},
-	})
-	if err != nil {
+	if err := c.complete(ctx, "failure", output("Could not compute the plan", truncate(summary, summaryLimit), nil)); err != nil {
 		logger(ctx).Warn("could not mark the plan check run failed", "check_run", c.id, "err", err)
 	}
 }
@@ -120,17 +111,8 @@ func (c *checkRun) fail(ctx context.Context, d store.Delivery, cause error) {
 // supersede completes the check run as cancelled: a newer push is planned
 // instead.
 func (c *checkRun) supersede(ctx context.Context, newer string) error {
-	_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
-		Name:        planCheck,
-		Status:      github.String("completed"),
-		Conclusion:  github.String("cancelled"),
-		CompletedAt: &github.Timestamp{Time: time.Now()},
-		Output: &github.CheckRunOutput{
-			Title:   github.String("Superseded by a newer push"),
-			Summary: github.String(fmt.Sprintf("The pull request's head moved on to %s, which gets its own plan.", newer)),
-		},
-	})
-	if err != nil {
+	summary := fmt.Sprintf("The pull request's head moved on to %s, which gets its own plan.", newer)
+	if err := c.complete(ctx, "cancelled", output("Superseded by a newer push", summary, nil)); err != nil {
 		return fmt.Errorf("marking the plan check run superseded: %w", err)
 	}
 	return nil

@@ -23,10 +23,12 @@ type memState struct {
 	seen     map[string]time.Time
 	calls    int
 	moveHead string
+	// heldBy, when set, holds every lease for another worker.
+	heldBy string
 }
 
-func (m *memState) AcquireLease(context.Context, string, string, time.Duration) (bool, error) {
-	return true, nil
+func (m *memState) AcquireLease(_ context.Context, _, holder string, _ time.Duration) (bool, error) {
+	return m.heldBy == "" || m.heldBy == holder, nil
 }
 func (m *memState) ReleaseLease(context.Context, string, string) error { return nil }
 
@@ -144,5 +146,21 @@ func TestAPushDuringPlanningCancelsTheOlderCheckRun(t *testing.T) {
 	runs := gh.CheckRuns("o", "r")
 	if len(runs) != 1 || runs[0].Conclusion != "cancelled" || runs[0].Output.Title != "Superseded by a newer push" {
 		t.Fatalf("check runs %+v, want one cancelled as superseded", runs)
+	}
+}
+
+func TestAPullRequestIsPlannedByOneWorkerAtATime(t *testing.T) {
+	gh := githubtest.New(t)
+	dir, _ := tinyFleet(t)
+	gh.AddRepo("o", "r", dir)
+	pr := gh.OpenPullRequest("o", "r", githubtest.PullRequest{Number: 1, BaseRef: "main", HeadRef: "more", Author: "a"})
+	app := newTestApp(t, gh, &memState{heldBy: "job-1"})
+	err := app.Handle(context.Background(), store.Delivery{ID: "2", Event: "pull_request",
+		Payload: gh.PullRequestEvent("synchronize", "o", "r", pr.Number), Received: time.Now(), JobID: 2})
+	if !store.IsSnooze(err) {
+		t.Fatalf("Handle: %v, want a snooze while job-1 plans the pull request", err)
+	}
+	if runs := gh.CheckRuns("o", "r"); len(runs) != 0 {
+		t.Errorf("%d check runs while another worker held the pull request", len(runs))
 	}
 }
