@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cluster-as-code/cluster-as-code/internal/githubtest"
 )
@@ -102,6 +103,7 @@ func TestServeKilledAfterAcknowledgingStillPlans(t *testing.T) {
 	pr := gh.OpenPullRequest(owner, repoName, githubtest.PullRequest{Number: 8, BaseRef: "main", HeadRef: "agent-image", Author: "alice"})
 	secret := serveEnv(t, gh)
 	g, proxied := newGate(t, gh.URL())
+	t.Cleanup(g.release)
 	dataDir := t.TempDir()
 	addr := freeAddr(t)
 
@@ -131,5 +133,35 @@ func TestServeKilledAfterAcknowledgingStillPlans(t *testing.T) {
 	if status, body := deliver(t, "http://"+addr+"/api/github/webhooks", secret, id, "pull_request",
 		gh.PullRequestEvent("opened", owner, repoName, pr.Number)); status != http.StatusOK || !strings.Contains(body, "duplicate") {
 		t.Errorf("redelivering after the restart: %d %s, want 200 duplicate", status, body)
+	}
+}
+
+// TestServeShutdownFinishesTheJobInFlight: SIGTERM (here, the end of the
+// context) while a plan waits on GitHub lets that plan finish before the
+// bot exits.
+func TestServeShutdownFinishesTheJobInFlight(t *testing.T) {
+	gh := githubtest.New(t)
+	fleetRepo(t, gh, map[string]func(string){"agent-image": agentImageChange(t)})
+	g, proxied := newGate(t, gh.URL())
+	t.Cleanup(g.release) // before the gate's server closes, even when the test fails
+	s := startServe(t, gh, t.TempDir(), "--github-url", proxied)
+	pr := gh.OpenPullRequest(owner, repoName, githubtest.PullRequest{Number: 12, BaseRef: "main", HeadRef: "agent-image", Author: "alice"})
+	s.accept(t, "pull_request", gh.PullRequestEvent("opened", owner, repoName, pr.Number))
+	waitFor(t, "the job to reach GitHub", s.log, func() bool { return g.heldRequests() > 0 })
+
+	stopped := make(chan int, 1)
+	go func() { stopped <- s.stop() }()
+	select {
+	case code := <-stopped:
+		t.Fatalf("bot serve exited (%d) with a job in flight", code)
+	case <-time.After(300 * time.Millisecond):
+	}
+	g.release()
+	if code := <-stopped; code != 0 {
+		t.Errorf("bot serve exited %d; log:\n%s", code, s.log)
+	}
+	runs := planRuns(gh, pr.HeadSHA)
+	if len(runs) != 1 || runs[0].Status != "completed" || runs[0].Conclusion != "success" {
+		t.Errorf("after shutdown: %+v, want the plan completed", runs)
 	}
 }

@@ -516,6 +516,26 @@ func TestServeTakesADeliveryOnceAndOnlySigned(t *testing.T) {
 		t.Errorf("the same delivery again: %d %s, want 200 duplicate", status, body)
 	}
 	completedPlan(t, gh, pr.HeadSHA, s.log)
+
+	resp, err = http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`cac_webhook_deliveries_total{event="pull_request",outcome="bad_signature"} 3`,
+		`cac_webhook_deliveries_total{event="pull_request",outcome="accepted"} 1`,
+		`cac_webhook_deliveries_total{event="pull_request",outcome="duplicate"} 1`,
+		`cac_github_requests_total{method="PATCH",status="200"}`,
+		`cac_github_rate_limit_remaining{resource="core"}`,
+		`cac_job_duration_seconds_count{kind="pull_request",outcome="ok"} 1`,
+		`cac_deliveries_stored 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	s.stop()
 	if runs := planRuns(gh, pr.HeadSHA); len(runs) != 1 {
 		t.Errorf("%d plan check runs, want 1: the duplicate and the unsigned deliveries must not be worked", len(runs))

@@ -181,12 +181,14 @@ func (s *Store) Backend() string { return s.backend.name() }
 
 // Start begins working deliveries with the configured Handler: those
 // accepted before, including any a killed process left unfinished, and
-// every one accepted from now on.
+// every one accepted from now on. Work goes on after ctx ends, until Stop.
 func (s *Store) Start(ctx context.Context) error {
 	if s.cfg.Handler == nil {
 		return errors.New("starting the job queue: no handler configured")
 	}
-	if err := s.backend.start(ctx); err != nil {
+	// River reads the end of Start's context as a hard stop that cancels
+	// running jobs; shutting down is Stop's job, so that jobs can finish.
+	if err := s.backend.start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	go s.pruneLoop(s.loopCtx)
