@@ -99,10 +99,14 @@ func output(title, summary string, annotations []*github.CheckRunAnnotation) *gi
 }
 
 // fail completes the check run as failed because the plan could not be
-// computed; the job's retry opens a new one.
+// computed, and says whether the bot tries again.
 func (c *checkRun) fail(ctx context.Context, d store.Delivery, cause error) {
-	summary := fmt.Sprintf("The bot could not compute the plan (attempt %d):\n\n```\n%s\n```\n\nIt tries again on its own; a new `plan` check run replaces this one.",
-		d.Attempt, strings.ReplaceAll(cause.Error(), "```", "'''"))
+	next := "It tries again on its own; a new `plan` check run replaces this one."
+	if store.IsPermanent(cause) {
+		next = "Trying again would fail the same way; push a fix, then comment `/plan`."
+	}
+	summary := fmt.Sprintf("The bot could not compute the plan (attempt %d):\n\n```\n%s\n```\n\n%s",
+		d.Attempt, strings.ReplaceAll(cause.Error(), "```", "'''"), next)
 	if err := c.complete(ctx, "failure", output("Could not compute the plan", truncate(summary, summaryLimit), nil)); err != nil {
 		logger(ctx).Warn("could not mark the plan check run failed", "check_run", c.id, "err", err)
 	}

@@ -3,6 +3,7 @@ package githubapp
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/go-github/v66/github"
@@ -111,23 +112,37 @@ func (a *App) onIssueComment(ctx context.Context, d store.Delivery, e *github.Is
 		}
 		accepted = append(accepted, cmd)
 	}
-	if len(refusals) > 0 {
-		body := fmt.Sprintf("@%s, I did not run this:\n\n- %s", c.author, strings.Join(refusals, "\n- "))
-		if err := a.reply(ctx, c, body); err != nil {
-			return err
+	if len(accepted) > 0 {
+		if _, _, err := gh.Reactions.CreateIssueCommentReaction(ctx, c.owner, c.repo, c.commentID, "eyes"); err != nil {
+			return fmt.Errorf("reacting to comment %d: %w", c.commentID, err)
 		}
 	}
-	if len(accepted) == 0 {
-		return nil
-	}
-	if _, _, err := gh.Reactions.CreateIssueCommentReaction(ctx, c.owner, c.repo, c.commentID, "eyes"); err != nil {
-		return fmt.Errorf("reacting to comment %d: %w", c.commentID, err)
-	}
+	// Commands that act run before those that only answer, and refusals
+	// are posted last: a command that must wait (another worker holds the
+	// pull request) or fail runs the whole comment again later, and what
+	// was already posted would be posted twice.
+	slices.SortStableFunc(accepted, func(x, y command.Command) int {
+		xs, _ := lookupCommand(x.Name)
+		ys, _ := lookupCommand(y.Name)
+		switch {
+		case xs.acts && !ys.acts:
+			return -1
+		case ys.acts && !xs.acts:
+			return 1
+		}
+		return 0
+	})
 	for _, cmd := range accepted {
 		spec, _ := lookupCommand(cmd.Name)
 		log.Info("running command", "command", cmd.Name, "line", cmd.Line)
 		if err := spec.run(a, ctx, d, c, cmd); err != nil {
 			return fmt.Errorf("/%s: %w", cmd.Name, err)
+		}
+	}
+	if len(refusals) > 0 {
+		body := fmt.Sprintf("@%s, I did not run this:\n\n- %s", c.author, strings.Join(refusals, "\n- "))
+		if err := a.reply(ctx, c, body); err != nil {
+			return err
 		}
 	}
 	return nil

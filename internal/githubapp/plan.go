@@ -2,6 +2,7 @@ package githubapp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,8 +84,12 @@ func (a *App) plan(ctx context.Context, d store.Delivery, p pull) error {
 	}
 	result, err := a.compute(ctx, gh, p, base)
 	if err != nil {
-		// The job is tried again and opens a new check run; this one must
-		// not stay "in progress" nor pass a required check.
+		if errors.Is(err, repofs.ErrTooLarge) {
+			// The same commit is as large the next time.
+			err = store.Permanent(err)
+		}
+		// This check run must neither stay "in progress" nor pass a
+		// required check; a retry opens a new one.
 		run.fail(context.WithoutCancel(ctx), d, err)
 		return err
 	}

@@ -144,6 +144,11 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		fmt.Fprintf(w, "ok %s\n", st.Backend())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// The check runs' "Details" link (the public URL) lands here.
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "cluster-as-code: plans for the fleet repository's pull requests appear as the check run \"plan\" on GitHub.\nWebhooks: POST %s\n", WebhookPath)
+	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

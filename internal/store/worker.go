@@ -82,3 +82,9 @@ func IsSnooze(err error) bool {
 	var s *snoozeError
 	return errors.As(err, &s)
 }
+
+// IsPermanent reports whether err is (or wraps) a Permanent error.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
