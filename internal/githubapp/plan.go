@@ -82,8 +82,7 @@ func (a *App) plan(ctx context.Context, d store.Delivery, p pull) error {
 	if err := run.start(ctx, p, a.cfg.PublicURL); err != nil {
 		return err
 	}
-	result, err := a.compute(ctx, gh, p, base)
-	if err != nil {
+	if err := a.finish(ctx, gh, p, base, run); err != nil {
 		if errors.Is(err, repofs.ErrTooLarge) {
 			// The same commit is as large the next time.
 			err = store.Permanent(err)
@@ -93,10 +92,22 @@ func (a *App) plan(ctx context.Context, d store.Delivery, p pull) error {
 		run.fail(context.WithoutCancel(ctx), d, err)
 		return err
 	}
-	if newer, err := a.superseded(ctx, p); err != nil {
+	return nil
+}
+
+// finish computes the plan and completes the started check run with it,
+// unless a newer push superseded the head meanwhile.
+func (a *App) finish(ctx context.Context, gh *github.Client, p pull, base string, run *checkRun) error {
+	result, err := a.compute(ctx, gh, p, base)
+	if err != nil {
 		return err
-	} else if newer != "" {
-		log.Info("head superseded while planning", "newer", short(newer))
+	}
+	newer, err := a.superseded(ctx, p)
+	if err != nil {
+		return err
+	}
+	if newer != "" {
+		logger(ctx).Info("head superseded while planning", "newer", short(newer))
 		return run.supersede(ctx, newer)
 	}
 	return run.publish(ctx, result)
