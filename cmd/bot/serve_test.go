@@ -156,6 +156,26 @@ func deliver(t *testing.T, url string, secret []byte, id, event string, payload 
 	return resp.StatusCode, string(body)
 }
 
+// jobsDone reads from /metrics how many jobs of kind finished without error.
+func (s *served) jobsDone(t *testing.T, kind string) int {
+	t.Helper()
+	resp, err := http.Get(s.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	prefix := `cac_job_duration_seconds_count{kind="` + kind + `",outcome="ok"} `
+	for _, line := range strings.Split(string(body), "\n") {
+		if n, ok := strings.CutPrefix(line, prefix); ok {
+			var count int
+			fmt.Sscan(n, &count)
+			return count
+		}
+	}
+	return 0
+}
+
 // accept delivers and fails the test unless the bot stored it.
 func (s *served) accept(t *testing.T, event string, payload []byte) string {
 	t.Helper()
@@ -462,10 +482,18 @@ func TestServeCommandsNeedPermission(t *testing.T) {
 		return false
 	})
 
+	// Editing a comment into a command runs nothing: only new comments do.
+	edited := gh.IssueCommentEditedEvent(owner, repoName, quotedComment, "/plan")
+	s.accept(t, "issue_comment", edited)
+
 	// The bot's own comments are never commands, even when they quote one.
 	own, ownComment := gh.IssueCommentEvent(owner, repoName, pr.Number, gh.BotLogin(), "/plan")
 	s.accept(t, "issue_comment", own)
+	waitFor(t, "all six comments to be worked", s.log, func() bool { return s.jobsDone(t, "issue_comment") == 6 })
 	s.stop()
+	if r := gh.Reactions(owner, repoName, quotedComment); len(r) != 0 {
+		t.Errorf("an edit that added /plan ran it: reactions %v", r)
+	}
 	if r := gh.Reactions(owner, repoName, ownComment); len(r) != 0 {
 		t.Errorf("the bot answered its own comment: reactions %v", r)
 	}

@@ -376,3 +376,39 @@ func TestPruneKeepsDeliveriesStillToBeWorked(t *testing.T) {
 		}
 	})
 }
+
+// TestReplicasShareThePostgresQueue runs two stores on one PostgreSQL
+// database, as two bot replicas: deliveries accepted by either are worked
+// once, by one of them.
+func TestReplicasShareThePostgresQueue(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	ctx := context.Background()
+	rec := newRecorder()
+	var replicas []*store.Store
+	for range 2 {
+		s := open(t, store.Config{DatabaseURL: url, Handler: rec.handle})
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		replicas = append(replicas, s)
+	}
+	const n = 60
+	for i := range n {
+		// Every delivery reaches both replicas, as behind a load balancer
+		// with a redelivery: only one copy may be stored.
+		for _, s := range replicas {
+			if _, err := s.Accept(ctx, store.Delivery{ID: fmt.Sprintf("r-%d", i), Event: "ping", Payload: []byte(`{}`)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range n {
+		rec.wait(t)
+	}
+	waitPending(t, replicas[0], 0)
+	for i := range n {
+		if got := rec.count(fmt.Sprintf("r-%d", i)); got != 1 {
+			t.Errorf("delivery r-%d worked %d times, want once", i, got)
+		}
+	}
+}
