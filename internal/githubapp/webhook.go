@@ -30,8 +30,8 @@ type Acceptor interface {
 // signature, stores the deliveries the app works, and only then answers
 // 2xx; it never calls GitHub itself.
 type Webhook struct {
-	// Secret is the app's webhook secret. NewWebhook refuses an empty one:
-	// without it anyone could inject events.
+	// secret is the app's webhook secret; never empty (NewWebhook refuses
+	// that, as anyone could then inject events).
 	secret  []byte
 	store   Acceptor
 	maxBody int64
