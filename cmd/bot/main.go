@@ -34,6 +34,9 @@ Usage:
       --bootstrap plans the whole fleet from nothing. Exits 1 when the head has errors.
   bot rules
       List the validation rules and their ids.
+  bot image build [NAME...]
+      Build the fleet's OS images with buildah, parents first; an image whose id did not
+      change is not built again. 'bot image --help' lists the image commands.
   bot serve [flags]
       Run the GitHub App: take webhooks, plan every pull request that touches the fleet as the
       check run "plan", answer /plan and /help. Configuration from flags or CAC_* variables;
@@ -72,12 +75,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		err = runRules(args[1:], stdout)
 	case "serve":
 		err = runServe(ctx, args[1:], stderr)
+	case "image":
+		err = runImage(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
 		// One line: the full usage would bury the mistake.
-		fmt.Fprintf(stderr, "bot: unknown command %q; the commands are validate, plan, rules and serve (see bot --help)\n", args[0])
+		fmt.Fprintf(stderr, "bot: unknown command %q; the commands are validate, plan, rules, serve and image (see bot --help)\n", args[0])
 		return exitUsage
 	}
 	switch {

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/finding"
+	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
+	"github.com/cluster-as-code/cluster-as-code/internal/imagebuild"
+	"github.com/cluster-as-code/cluster-as-code/internal/plan"
+)
+
+const imageUsage = `Usage: bot image COMMAND [flags]
+
+Commands:
+  build [NAME...]   build images (default: every image and variant of the fleet), parents first
+`
+
+// runImage dispatches bot image's subcommands.
+func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, imageUsage)
+		return errors.New("no image command given")
+	}
+	switch args[0] {
+	case "build":
+		return runImageBuild(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, imageUsage)
+		return errHelp
+	}
+	return fmt.Errorf("unknown image command %q (see bot image --help)", args[0])
+}
+
+// imageFlags are the flags every image command shares.
+type imageFlags struct {
+	repo, rev     string
+	storageDriver string
+	isolation     string
+	buildahRoot   string
+	workDir       string
+	parallel      int
+}
+
+func (f *imageFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+}) {
+	fs.StringVar(&f.repo, "repo", ".", "the fleet repository")
+	fs.StringVar(&f.rev, "rev", "", "a git revision to build from instead of the working tree")
+	fs.StringVar(&f.storageDriver, "storage-driver", envOr("CAC_BUILDAH_STORAGE_DRIVER", "vfs"), "buildah's storage driver (CAC_BUILDAH_STORAGE_DRIVER)")
+	fs.StringVar(&f.isolation, "isolation", envOr("CAC_BUILDAH_ISOLATION", "chroot"), "how buildah isolates RUN steps (CAC_BUILDAH_ISOLATION)")
+	fs.StringVar(&f.buildahRoot, "buildah-root", os.Getenv("CAC_BUILDAH_ROOT"), "buildah's storage directory; empty means buildah's default (CAC_BUILDAH_ROOT)")
+	fs.StringVar(&f.workDir, "work-dir", os.Getenv("CAC_WORK_DIR"), "scratch space for build contexts, root file systems and disks; empty means the temporary directory (CAC_WORK_DIR)")
+	fs.IntVar(&f.parallel, "parallel", 2, "images built at once")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (f *imageFlags) builder(stderr io.Writer) *imagebuild.Builder {
+	var mu sync.Mutex
+	start := time.Now()
+	b := &imagebuild.Builder{
+		Buildah:  imagebuild.Buildah{StorageDriver: f.storageDriver, Isolation: f.isolation, Root: f.buildahRoot},
+		WorkDir:  f.workDir,
+		Parallel: f.parallel,
+		Progress: func(variant, line string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(stderr, "%6.1fs [%s] %s\n", time.Since(start).Seconds(), variant, line)
+		},
+	}
+	if f.buildahRoot != "" {
+		b.Buildah.RunRoot = filepath.Join(f.buildahRoot, "run")
+	}
+	return b
+}
+
+// load reads the fleet at the working tree or --rev, validated: an image of
+// an invalid fleet is not built.
+func (f *imageFlags) load(ctx context.Context) (plan.Snapshot, error) {
+	r := fleet.NewReader()
+	var snap plan.Snapshot
+	var err error
+	if f.rev != "" {
+		snap, err = r.Git(ctx, f.repo, f.rev)
+	} else {
+		snap, err = r.Dir(ctx, f.repo)
+	}
+	if err != nil {
+		return snap, err
+	}
+	if n := countErrors(snap); n > 0 {
+		return snap, fmt.Errorf("the fleet has %d validation errors; run bot validate", n)
+	}
+	return snap, nil
+}
+
+func countErrors(s plan.Snapshot) int {
+	n := 0
+	for _, f := range s.Findings {
+		if f.Severity == finding.Error {
+			n++
+		}
+	}
+	return n
+}
+
+// allImages is every image folder and every variant of the fleet.
+func allImages(s plan.Snapshot) []string {
+	var names []string
+	for _, img := range s.Repo.Images {
+		names = append(names, img.Name)
+	}
+	for _, v := range s.Repo.Variants {
+		names = append(names, v.Name.V)
+	}
+	return names
+}
+
+func runImageBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image build", "[flags] [NAME...]", stderr)
+	var f imageFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	snap, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	names := fs.Args()
+	if len(names) == 0 {
+		names = allImages(snap)
+	}
+	builds, err := imagebuild.Plan(snap.Repo, names)
+	if err != nil {
+		return err
+	}
+	results, err := f.builder(stderr).Build(ctx, snap.Repo, snap.FS, builds)
+	for _, r := range results {
+		status := "built"
+		switch {
+		case r.Err != nil:
+			status = "FAILED"
+		case !r.Built:
+			status = "up to date"
+		}
+		fmt.Fprintf(stdout, "%-40s %-12s %s %s\n", r.Build.Variant, status, r.Build.ID.Short(), durationText(r))
+	}
+	return err
+}
+
+func durationText(r imagebuild.Result) string {
+	if !r.Built {
+		return ""
+	}
+	return r.Duration.Round(100 * time.Millisecond).String()
+}
+
+// flagError turns --help into errHelp.
+func flagError(err error) error {
+	if strings.Contains(err.Error(), "help requested") {
+		return errHelp
+	}
+	return err
+}
