@@ -118,14 +118,20 @@ func countErrors(s plan.Snapshot) int {
 	return n
 }
 
-// allImages is every image folder and every variant of the fleet.
+// allImages is every variant of the fleet, and every image folder no
+// variant builds (so a new image is built and tested before a cluster uses
+// it), as the plan counts them.
 func allImages(s plan.Snapshot) []string {
 	var names []string
-	for _, img := range s.Repo.Images {
-		names = append(names, img.Name)
-	}
+	used := map[string]bool{}
 	for _, v := range s.Repo.Variants {
 		names = append(names, v.Name.V)
+		used[v.Image.V] = true
+	}
+	for _, img := range s.Repo.Images {
+		if !used[img.Name] {
+			names = append(names, img.Name)
+		}
 	}
 	return names
 }

@@ -157,6 +157,14 @@ func (b *postgresBackend) acceptBatch(ctx context.Context, ds []Delivery) (_ []b
 	return fresh, tx.Commit(ctx)
 }
 
+func (b *postgresBackend) insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (bool, error) {
+	res, err := b.client.Insert(ctx, args, opts)
+	if err != nil {
+		return false, err
+	}
+	return !res.UniqueSkippedAsDuplicate, nil
+}
+
 func (b *postgresBackend) start(ctx context.Context) error { return b.client.Start(ctx) }
 
 func (b *postgresBackend) stop(ctx context.Context) error { return stopClient(ctx, b.client) }

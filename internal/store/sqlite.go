@@ -197,6 +197,14 @@ func (b *sqliteBackend) acceptBatch(ctx context.Context, ds []Delivery) (_ []boo
 	return fresh, tx.Commit()
 }
 
+func (b *sqliteBackend) insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (bool, error) {
+	res, err := b.client.Insert(ctx, args, opts)
+	if err != nil {
+		return false, err
+	}
+	return !res.UniqueSkippedAsDuplicate, nil
+}
+
 func (b *sqliteBackend) start(ctx context.Context) error { return b.client.Start(ctx) }
 
 func (b *sqliteBackend) stop(ctx context.Context) error { return stopClient(ctx, b.client) }

@@ -79,6 +79,8 @@ type Config struct {
 	// means 14 days (GitHub offers redelivery for 3 days, 7 on GitHub
 	// Enterprise Server).
 	DeliveryRetention time.Duration
+	// Tasks are the kinds of work the bot enqueues for itself (Enqueue).
+	Tasks map[string]TaskKind
 	// Logger receives the queue's warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -136,6 +138,9 @@ type backend interface {
 	// acceptBatch stores deliveries and a job for each new one in one
 	// transaction; fresh[i] tells whether ds[i] was new.
 	acceptBatch(ctx context.Context, ds []Delivery) (fresh []bool, err error)
+	// insert adds one job and reports whether it was new (not skipped as a
+	// duplicate of a unique job).
+	insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (bool, error)
 	start(ctx context.Context) error
 	stop(ctx context.Context) error
 	close() error
@@ -147,6 +152,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, accepts: make(chan acceptRequest, 1024)}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &deliveryWorker{store: s})
+	river.AddWorker(workers, &taskWorker{store: s})
 	rc := &river.Config{
 		Logger:               cfg.Logger,
 		JobTimeout:           cfg.JobTimeout,
@@ -183,7 +189,7 @@ func (s *Store) Backend() string { return s.backend.name() }
 // accepted before, including any a killed process left unfinished, and
 // every one accepted from now on. Work goes on after ctx ends, until Stop.
 func (s *Store) Start(ctx context.Context) error {
-	if s.cfg.Handler == nil {
+	if s.cfg.Handler == nil && len(s.cfg.Tasks) == 0 {
 		return errors.New("starting the job queue: no handler configured")
 	}
 	// River reads the end of Start's context as a hard stop that cancels

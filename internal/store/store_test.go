@@ -412,3 +412,40 @@ func TestReplicasShareThePostgresQueue(t *testing.T) {
 		}
 	}
 }
+
+func TestTasksRunOncePerKeyAtATime(t *testing.T) {
+	backends(t, func(t *testing.T, cfg func() store.Config) {
+		ctx := context.Background()
+		ran := make(chan store.Task, 10)
+		c := cfg()
+		c.Tasks = map[string]store.TaskKind{"build": {Timeout: time.Minute, Handler: func(_ context.Context, task store.Task) error {
+			ran <- task
+			return nil
+		}}}
+		s := open(t, c)
+		for i, want := range []bool{true, false} {
+			fresh, err := s.Enqueue(ctx, store.Task{Kind: "build", Key: "o/r@abc base", Payload: []byte(`{"n":1}`)})
+			if err != nil || fresh != want {
+				t.Fatalf("Enqueue #%d: %v %v, want %v", i+1, fresh, err, want)
+			}
+		}
+		if _, err := s.Enqueue(ctx, store.Task{Kind: "unknown", Key: "x"}); err == nil {
+			t.Error("a task of a kind with no handler was enqueued")
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case task := <-ran:
+			if task.Key != "o/r@abc base" || strings.ReplaceAll(string(task.Payload), " ", "") != `{"n":1}` || task.Attempt != 1 { // PostgreSQL stores jsonb: spacing is its own
+				t.Errorf("handled %+v", task)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("the task did not run")
+		}
+		waitPending(t, s, 0)
+		if fresh, _ := s.Enqueue(ctx, store.Task{Kind: "build", Key: "o/r@abc base"}); !fresh {
+			t.Error("a finished task's key could not be enqueued again")
+		}
+	})
+}

@@ -32,16 +32,10 @@ func (w *deliveryWorker) Work(ctx context.Context, job *river.Job[deliveryArgs])
 	}
 	d.JobID = job.ID
 	d.Attempt = job.Attempt
-	err = w.store.cfg.Handler(ctx, d)
-	var snooze *snoozeError
-	var permanent *permanentError
-	switch {
-	case errors.As(err, &snooze):
-		return river.JobSnooze(snooze.after)
-	case errors.As(err, &permanent):
-		return river.JobCancel(permanent.err)
+	if w.store.cfg.Handler == nil {
+		return river.JobSnooze(time.Minute) // an intake-only store: leave it for a worker
 	}
-	return err
+	return riverResult(w.store.cfg.Handler(ctx, d))
 }
 
 type snoozeError struct {
