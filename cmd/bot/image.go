@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cluster-as-code/cluster-as-code/internal/artifacts"
 	"github.com/cluster-as-code/cluster-as-code/internal/finding"
 	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
 	"github.com/cluster-as-code/cluster-as-code/internal/imagebuild"
+	"github.com/cluster-as-code/cluster-as-code/internal/imagepipeline"
 	"github.com/cluster-as-code/cluster-as-code/internal/plan"
 )
 
@@ -47,6 +49,7 @@ type imageFlags struct {
 	buildahRoot   string
 	workDir       string
 	parallel      int
+	store         string
 }
 
 func (f *imageFlags) register(fs interface {
@@ -60,6 +63,16 @@ func (f *imageFlags) register(fs interface {
 	fs.StringVar(&f.buildahRoot, "buildah-root", os.Getenv("CAC_BUILDAH_ROOT"), "buildah's storage directory; empty means buildah's default (CAC_BUILDAH_ROOT)")
 	fs.StringVar(&f.workDir, "work-dir", os.Getenv("CAC_WORK_DIR"), "scratch space for build contexts, root file systems and disks; empty means the temporary directory (CAC_WORK_DIR)")
 	fs.IntVar(&f.parallel, "parallel", 2, "images built at once")
+	fs.StringVar(&f.store, "store", envOr("CAC_IMAGE_STORE", "/var/lib/cluster-as-code/images"), "the artifact store: one folder per image id (CAC_IMAGE_STORE)")
+}
+
+func (f *imageFlags) pipeline(stderr io.Writer) (*imagepipeline.Pipeline, error) {
+	st, err := artifacts.Open(f.store)
+	if err != nil {
+		return nil, err
+	}
+	b := f.builder(stderr)
+	return &imagepipeline.Pipeline{Builder: b, Store: st, Progress: b.Progress}, nil
 }
 
 func envOr(name, def string) string {
@@ -151,29 +164,26 @@ func runImageBuild(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if len(names) == 0 {
 		names = allImages(snap)
 	}
-	builds, err := imagebuild.Plan(snap.Repo, names)
+	p, err := f.pipeline(stderr)
 	if err != nil {
 		return err
 	}
-	results, err := f.builder(stderr).Build(ctx, snap.Repo, snap.FS, builds)
-	for _, r := range results {
-		status := "built"
+	outcomes, err := p.Run(ctx, snap, names)
+	for _, o := range outcomes {
+		status := "up to date"
 		switch {
-		case r.Err != nil:
+		case o.Err != nil:
 			status = "FAILED"
-		case !r.Built:
-			status = "up to date"
+		case o.Built || o.Published:
+			status = "built"
 		}
-		fmt.Fprintf(stdout, "%-40s %-12s %s %s\n", r.Build.Variant, status, r.Build.ID.Short(), durationText(r))
+		checks := ""
+		if o.Spec != nil {
+			checks = fmt.Sprintf("%d/%d checks", o.Spec.Summary.Passed, o.Spec.Summary.Checks)
+		}
+		fmt.Fprintf(stdout, "%-36s %-11s %s %s\n", o.Build.Variant, status, o.Build.ID.Short(), checks)
 	}
 	return err
-}
-
-func durationText(r imagebuild.Result) string {
-	if !r.Built {
-		return ""
-	}
-	return r.Duration.Round(100 * time.Millisecond).String()
 }
 
 // flagError turns --help into errHelp.
