@@ -22,7 +22,14 @@ import (
 const imageUsage = `Usage: bot image COMMAND [flags]
 
 Commands:
-  build [NAME...]   build images (default: every image and variant of the fleet), parents first
+  build [NAME...]        build, test, turn into disk images and publish (default: every variant
+                         of the fleet and every image no variant builds), parents first
+  test NAME              build NAME if needed and run its specs; exits 1 when a check fails
+  diff --base REV NAME   packages and files that differ between NAME built at REV and at the
+                         working tree (or --rev), as Markdown
+  list                   the images in the artifact store
+  gc [--keep N]          remove images no cluster runs, keeping the newest N builds of each
+                         variant (default 3)
 `
 
 // runImage dispatches bot image's subcommands.
@@ -34,6 +41,14 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch args[0] {
 	case "build":
 		return runImageBuild(ctx, args[1:], stdout, stderr)
+	case "test":
+		return runImageTest(ctx, args[1:], stdout, stderr)
+	case "diff":
+		return runImageDiff(ctx, args[1:], stdout, stderr)
+	case "list":
+		return runImageList(args[1:], stdout, stderr)
+	case "gc":
+		return runImageGC(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, imageUsage)
 		return errHelp
@@ -191,5 +206,134 @@ func flagError(err error) error {
 	if strings.Contains(err.Error(), "help requested") {
 		return errHelp
 	}
+	return err
+}
+
+func runImageTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image test", "[flags] NAME", stderr)
+	var f imageFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	if fs.NArg() != 1 {
+		return errors.New("give one image or variant name")
+	}
+	snap, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	builds, err := imagebuild.Plan(snap.Repo, fs.Args())
+	if err != nil {
+		return err
+	}
+	b := f.builder(stderr)
+	results, err := b.Build(ctx, snap.Repo, snap.FS, builds)
+	if err != nil {
+		return err
+	}
+	last := results[len(results)-1]
+	report, err := imagepipeline.Test(ctx, b, snap.Repo, last)
+	if report != nil {
+		fmt.Fprint(stdout, report.Text())
+	}
+	if err != nil {
+		return err
+	}
+	if report != nil && report.Failed() {
+		return errFindings
+	}
+	return nil
+}
+
+func runImageDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image diff", "--base REV [flags] NAME", stderr)
+	var f imageFlags
+	f.register(fs)
+	base := fs.String("base", "", "the revision to compare with (required)")
+	if err := fs.Parse(args); err != nil {
+		return flagError(err)
+	}
+	if *base == "" || fs.NArg() != 1 {
+		return errors.New("give --base REV and one image or variant name")
+	}
+	head, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	baseFlags := f
+	baseFlags.rev = *base
+	baseSnap, err := baseFlags.load(ctx)
+	if err != nil {
+		return fmt.Errorf("base %s: %w", *base, err)
+	}
+	p, err := f.pipeline(stderr)
+	if err != nil {
+		return err
+	}
+	d, err := p.Diff(ctx, baseSnap, head, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, d.Markdown(0))
+	return nil
+}
+
+func runImageList(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image list", "[flags]", stderr)
+	var f imageFlags
+	f.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	st, err := artifacts.Open(f.store)
+	if err != nil {
+		return err
+	}
+	list, err := st.List()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%-36s %-12s %-20s %10s %s\n", "VARIANT", "ID", "CREATED", "DISK", "PACKAGES")
+	for _, m := range list {
+		disk := "-"
+		if a, ok := m.Artifact("disk.qcow2"); ok {
+			disk = fmt.Sprintf("%.0f MiB", float64(a.Size)/(1<<20))
+		}
+		fmt.Fprintf(stdout, "%-36s %-12s %-20s %10s %d\n", m.Variant, m.ID.Short(), m.Created.Format("2006-01-02 15:04:05"), disk, len(m.Packages))
+	}
+	return nil
+}
+
+func runImageGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("image gc", "[flags]", stderr)
+	var f imageFlags
+	f.register(fs)
+	keep := fs.Int("keep", 3, "newest builds of each variant to keep")
+	dryRun := fs.Bool("dry-run", false, "say what would be removed, remove nothing")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	snap, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	used, err := imagepipeline.UsedIDs(snap.Repo)
+	if err != nil {
+		return err
+	}
+	st, err := artifacts.Open(f.store)
+	if err != nil {
+		return err
+	}
+	removed, err := st.GC(ctx, artifacts.GCPolicy{Keep: used, KeepLast: *keep, DryRun: *dryRun})
+	verb := "removed"
+	if *dryRun {
+		verb = "would remove"
+	}
+	for _, id := range removed {
+		fmt.Fprintf(stdout, "%s %s\n", verb, id)
+	}
+	fmt.Fprintf(stdout, "%s %d images; kept the %d that clusters of the fleet run\n", verb, len(removed), len(used))
 	return err
 }
