@@ -29,8 +29,8 @@ type Pipeline struct {
 	Builder *imagebuild.Builder
 	Store   *artifacts.Store
 	// WorkDir holds disk images while they are made; empty means the
-	// store's own staging area's file system (the store's root), so that
-	// publishing moves them instead of copying gigabytes.
+	// store's staging area, on the store's file system, so that publishing
+	// moves them instead of copying gigabytes.
 	WorkDir string
 	// Progress is told each step of each image; nil discards it.
 	Progress func(variant, line string)
@@ -135,11 +135,15 @@ func (p *Pipeline) finish(ctx context.Context, repo *model.Repo, r imagebuild.Re
 		return
 	}
 
-	work := p.WorkDir
-	if work == "" {
-		work = p.Store.Root()
+	var out string
+	if p.WorkDir != "" {
+		out, err = os.MkdirTemp(p.WorkDir, "disk-"+build.ID.Short()+"-")
+	} else {
+		// In the store's staging area: on its file system, so publishing
+		// renames instead of copying, and cleaned up by the next Open after
+		// a crash.
+		out, err = p.Store.ScratchDir("disk-" + build.ID.Short() + "-*")
 	}
-	out, err := os.MkdirTemp(work, ".disk-"+build.ID.Short()+"-")
 	if err != nil {
 		fail("disk images", err)
 		return
