@@ -53,6 +53,26 @@ need_postgresql() {
 	need_command psql postgresql-client
 }
 
+# need_image_tools: the image pipeline's tests build, test, convert and boot images for real.
+# --no-install-recommends leaves out what buildah only recommends, so the runtime is named.
+need_image_tools() {
+	need_command buildah buildah
+	need_command crun crun
+	need_command newuidmap uidmap
+	need_command mmdebstrap mmdebstrap
+	need_command mke2fs e2fsprogs
+	need_command mkfs.fat dosfstools
+	need_command mcopy mtools
+	need_command sfdisk fdisk
+	need_command mkfs.xfs xfsprogs
+	need_command qemu-img qemu-utils
+	need_command qemu-system-x86_64 qemu-system-x86
+	need_package ovmf
+	need_package systemd-boot-efi
+	need_package busybox-static
+	need_package debian-archive-keyring
+}
+
 install_missing() {
 	if [ "${#missing[@]}" -eq 0 ]; then
 		return
@@ -91,10 +111,13 @@ check_go() {
 main() {
 	need_git
 	need_postgresql
+	need_image_tools
 	install_missing
 	check_go
 	start_postgresql
-	go test "$@" ./...
+	# The image pipeline's tests bootstrap, build and boot a Debian image: minutes, not
+	# seconds, on a fresh machine (buildah's store keeps the images for the next run).
+	go test -timeout 60m "$@" ./...
 }
 
 main "$@"

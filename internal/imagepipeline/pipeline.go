@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cluster-as-code/cluster-as-code/internal/artifacts"
 	"github.com/cluster-as-code/cluster-as-code/internal/diskimage"
@@ -192,7 +193,11 @@ func runSpecs(ctx context.Context, repo *model.Repo, image string, ctr *imagebui
 		merged.Duration += rep.Duration
 	}
 	if merged != nil && merged.Failed() {
-		return merged, fmt.Errorf("%d of %d checks failed:\n%s", merged.Summary.Failed, merged.Summary.Checks, merged.Text())
+		var lines []string
+		for _, f := range merged.Failures() {
+			lines = append(lines, f.String())
+		}
+		return merged, fmt.Errorf("%d of %d checks failed:\n%s", merged.Summary.Failed, merged.Summary.Checks, strings.Join(lines, "\n"))
 	}
 	return merged, nil
 }
