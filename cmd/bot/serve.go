@@ -7,10 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/cluster-as-code/cluster-as-code/internal/command"
+	"github.com/cluster-as-code/cluster-as-code/internal/imagebuild"
 	"github.com/cluster-as-code/cluster-as-code/internal/server"
 )
 
@@ -30,6 +32,8 @@ type serveOptions struct {
 	commandPermission command.Permission
 	workers           int
 	logFormat         string
+	buildImages       bool
+	imageStore        string
 }
 
 // parseServeOptions fills serveOptions from args and getenv: a flag wins
@@ -53,11 +57,16 @@ func parseServeOptions(args []string, getenv func(string) string, stderr io.Writ
 	permission := fs.String("command-permission", env("CAC_COMMAND_PERMISSION", "write"), "least repository permission for commands such as /plan: read, triage, write, maintain or admin (CAC_COMMAND_PERMISSION)")
 	workers := fs.Int("workers", 4, "deliveries worked at once")
 	logFormat := fs.String("log-format", env("CAC_LOG_FORMAT", "json"), "log format: json or text (CAC_LOG_FORMAT)")
+	buildImages := fs.Bool("build-images", env("CAC_BUILD_IMAGES", "true") == "true", "build, test and publish the images pull requests change, and serve them under /images/ (CAC_BUILD_IMAGES)")
+	imageStore := fs.String("image-store", env("CAC_IMAGE_STORE", ""), "the artifact store's directory; empty means DATA-DIR/images (CAC_IMAGE_STORE)")
 	if err := parseFlags(fs, args); err != nil {
 		return serveOptions{}, err
 	}
 	o := serveOptions{listen: *listen, githubURL: *githubURL, publicURL: *publicURL, dataDir: *dataDir,
-		databaseURL: *databaseURL, workers: *workers, logFormat: *logFormat}
+		databaseURL: *databaseURL, workers: *workers, logFormat: *logFormat, buildImages: *buildImages, imageStore: *imageStore}
+	if o.imageStore == "" {
+		o.imageStore = filepath.Join(o.dataDir, "images")
+	}
 	var errs []error
 	if *appID == "" {
 		errs = append(errs, errors.New("no GitHub App id: give --app-id or CAC_APP_ID"))
@@ -110,6 +119,19 @@ func secret(what, file, envName string, getenv func(string) string) ([]byte, str
 	return nil, "", fmt.Errorf("no %s: give a file (see bot serve --help) or set %s", what, envName)
 }
 
+// images is the image pipeline's configuration, nil when images are not
+// built. Buildah's settings come from the same variables as bot image's.
+func (o serveOptions) images() *server.ImageConfig {
+	if !o.buildImages {
+		return nil
+	}
+	b := imagebuild.Buildah{StorageDriver: os.Getenv("CAC_BUILDAH_STORAGE_DRIVER"), Isolation: os.Getenv("CAC_BUILDAH_ISOLATION"), Root: os.Getenv("CAC_BUILDAH_ROOT")}
+	if b.Root != "" {
+		b.RunRoot = filepath.Join(b.Root, "run")
+	}
+	return &server.ImageConfig{Store: o.imageStore, Buildah: b, WorkDir: os.Getenv("CAC_WORK_DIR")}
+}
+
 // runServe runs the GitHub App until ctx ends (SIGINT or SIGTERM).
 func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	o, err := parseServeOptions(args, os.Getenv, stderr)
@@ -127,7 +149,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("starting", "app_id", o.appID, "github", o.githubURL, "public_url", o.publicURL,
 		"store", store, "private_key", o.privateKeySource, "webhook_secret", o.secretSource,
-		"command_permission", o.commandPermission.String(), "workers", o.workers)
+		"command_permission", o.commandPermission.String(), "workers", o.workers, "build_images", o.buildImages, "image_store", o.imageStore)
 	srv, err := server.New(ctx, server.Config{
 		Listen:            o.listen,
 		AppID:             o.appID,
@@ -140,6 +162,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 		CommandPermission: o.commandPermission,
 		Workers:           o.workers,
 		Logger:            log,
+		Images:            o.images(),
 	})
 	if err != nil {
 		return err

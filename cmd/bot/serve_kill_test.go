@@ -79,7 +79,7 @@ func (g *gate) heldRequests() int {
 func startProcess(t *testing.T, appID int64, githubURL, addr, dataDir string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--app-id", fmt.Sprint(appID),
-		"--github-url", githubURL, "--data-dir", dataDir, "--log-format", "text")
+		"--github-url", githubURL, "--data-dir", dataDir, "--log-format", "text", "--build-images=false")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log

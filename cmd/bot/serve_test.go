@@ -83,7 +83,8 @@ func startServe(t *testing.T, gh *githubtest.Server, dataDir string, extra ...st
 	secret := serveEnv(t, gh)
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--listen", addr, "--app-id", fmt.Sprint(gh.AppID()),
-		"--github-url", gh.URL(), "--data-dir", dataDir, "--log-format", "text", "--workers", "2"}, extra...)
+		"--github-url", gh.URL(), "--data-dir", dataDir, "--log-format", "text", "--workers", "2",
+		"--build-images=false"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	log := &syncBuffer{}
 	done := make(chan int, 1)

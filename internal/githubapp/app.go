@@ -35,6 +35,9 @@ type State interface {
 	ReleaseLease(ctx context.Context, key, holder string) error
 	RecordHead(ctx context.Context, pr, sha string, at time.Time) error
 	Head(ctx context.Context, pr string) (string, error)
+	// Enqueue stores work for later, such as an image build, unless the
+	// same work waits or runs already.
+	Enqueue(ctx context.Context, t store.Task) (bool, error)
 }
 
 // Config is what an App needs to know about itself.
@@ -60,6 +63,9 @@ type Config struct {
 	// SnapshotCacheBytes bounds the fleet content of recent commits kept in
 	// memory; zero means 256 MiB, negative means no cache.
 	SnapshotCacheBytes int64
+	// Images builds, tests and publishes images; nil means pull requests
+	// get their plan only.
+	Images Images
 }
 
 // App works webhook deliveries.
@@ -154,6 +160,10 @@ type pull struct {
 	headSHA      string
 	baseRef      string
 	reason       string
+	// fork is true for a pull request whose head is in another
+	// repository; buildApproved when someone with write access asked for
+	// its images to be built (/build).
+	fork, buildApproved bool
 }
 
 func (p pull) key() string { return fmt.Sprintf("%s/%s#%d", p.owner, p.repo, p.number) }
@@ -173,6 +183,7 @@ func (a *App) onPullRequest(ctx context.Context, d store.Delivery, e *github.Pul
 		headSHA:      pr.GetHead().GetSHA(),
 		baseRef:      pr.GetBase().GetRef(),
 		reason:       "pull request " + e.GetAction(),
+		fork:         isFork(pr),
 	}
 	if err := p.check(); err != nil {
 		return store.Permanent(err)
@@ -244,12 +255,18 @@ func (a *App) replan(ctx context.Context, d store.Delivery, installation int64, 
 			continue
 		}
 		p := pull{installation: installation, owner: owner, repo: name, number: number,
-			headSHA: sha, baseRef: pr.GetBase().GetRef(), reason: reason}
+			headSHA: sha, baseRef: pr.GetBase().GetRef(), reason: reason, fork: isFork(pr)}
 		if err := a.plan(ctx, d, p); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// isFork reports whether a pull request's head lives in another repository.
+func isFork(pr *github.PullRequest) bool {
+	head, base := pr.GetHead().GetRepo(), pr.GetBase().GetRepo()
+	return head.GetFork() || (head.GetFullName() != "" && head.GetFullName() != base.GetFullName())
 }
 
 func parseNumber(s string) (int, error) {

@@ -26,17 +26,27 @@ const (
 	messageLimit = 64 * 1024
 )
 
-// checkRun is one "plan" check run on GitHub.
+// checkRun is one of the bot's check runs on GitHub: "plan" unless name
+// says otherwise.
 type checkRun struct {
 	gh          *github.Client
 	owner, repo string
 	id          int64
+	name        string
+}
+
+// checkName is the check run's name.
+func (c *checkRun) checkName() string {
+	if c.name == "" {
+		return planCheck
+	}
+	return c.name
 }
 
 // start opens the check run as in progress.
 func (c *checkRun) start(ctx context.Context, p pull, publicURL string) error {
 	opts := github.CreateCheckRunOptions{
-		Name:       planCheck,
+		Name:       c.checkName(),
 		HeadSHA:    p.headSHA,
 		ExternalID: github.String(strconv.Itoa(p.number)),
 		Status:     github.String("in_progress"),
@@ -61,15 +71,15 @@ func (c *checkRun) start(ctx context.Context, p pull, publicURL string) error {
 // summary and every finding as an annotation, 50 per request. All but the
 // last batch go out while the run is still in progress, so it never shows
 // completed with half its annotations.
-func (c *checkRun) publish(ctx context.Context, p *plan.Plan) error {
+func (c *checkRun) publish(ctx context.Context, p *plan.Plan, note string) error {
 	title := planTitle(p)
-	summary := render.Markdown(p, summaryLimit)
+	summary := render.Markdown(p, summaryLimit-len(note)) + note
 	annotations := annotationsOf(p.Findings)
 	for len(annotations) > annotationsPerRequest {
 		batch := annotations[:annotationsPerRequest]
 		annotations = annotations[annotationsPerRequest:]
 		_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
-			Name:   planCheck,
+			Name:   c.checkName(),
 			Output: output(title, summary, batch),
 		})
 		if err != nil {
@@ -85,7 +95,7 @@ func (c *checkRun) publish(ctx context.Context, p *plan.Plan) error {
 // complete concludes the check run.
 func (c *checkRun) complete(ctx context.Context, conclusion string, out *github.CheckRunOutput) error {
 	_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
-		Name:        planCheck,
+		Name:        c.checkName(),
 		Status:      github.String("completed"),
 		Conclusion:  github.String(conclusion),
 		CompletedAt: &github.Timestamp{Time: time.Now()},

@@ -33,6 +33,9 @@ func commandSpecs() []commandSpec {
 		{name: "plan", usage: "/plan", acts: true,
 			help: "compute the plan again for the pull request's current head",
 			run:  (*App).runPlan},
+		{name: "build", usage: "/build", acts: true,
+			help: "build and test the images a pull request from a fork changes (they are not built on their own: building runs the Dockerfile's code on the bot's host)",
+			run:  (*App).runBuild},
 		{name: "help", usage: "/help",
 			help: "show this help",
 			run:  (*App).runHelp},
@@ -158,12 +161,19 @@ func (a *App) reply(ctx context.Context, c commentContext, body string) error {
 
 // runPlan plans the pull request's current head.
 func (a *App) runPlan(ctx context.Context, d store.Delivery, c commentContext, _ command.Command) error {
+	return a.planCurrentHead(ctx, d, c, "/plan by @"+c.author, false)
+}
+
+// planCurrentHead reads the pull request's head from GitHub and plans it;
+// buildApproved lets a fork's images be built.
+func (a *App) planCurrentHead(ctx context.Context, d store.Delivery, c commentContext, reason string, buildApproved bool) error {
 	pr, _, err := c.gh.PullRequests.Get(ctx, c.owner, c.repo, c.number)
 	if err != nil {
 		return fmt.Errorf("reading pull request #%d: %w", c.number, err)
 	}
 	p := pull{installation: c.installation, owner: c.owner, repo: c.repo, number: c.number,
-		headSHA: pr.GetHead().GetSHA(), baseRef: pr.GetBase().GetRef(), reason: "/plan by @" + c.author}
+		headSHA: pr.GetHead().GetSHA(), baseRef: pr.GetBase().GetRef(), reason: reason,
+		fork: isFork(pr), buildApproved: buildApproved}
 	if err := p.check(); err != nil {
 		return err
 	}
@@ -172,6 +182,15 @@ func (a *App) runPlan(ctx context.Context, d store.Delivery, c commentContext, _
 		return err
 	}
 	return a.plan(ctx, d, p)
+}
+
+// runBuild plans the pull request's current head and builds its images,
+// even when it comes from a fork.
+func (a *App) runBuild(ctx context.Context, d store.Delivery, c commentContext, cmd command.Command) error {
+	if a.cfg.Images == nil {
+		return a.reply(ctx, c, "This bot does not build images: it runs without an image pipeline.")
+	}
+	return a.planCurrentHead(ctx, d, c, "/build by @"+c.author, true)
 }
 
 // runHelp answers with the commands and who may use them.

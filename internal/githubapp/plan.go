@@ -82,7 +82,8 @@ func (a *App) plan(ctx context.Context, d store.Delivery, p pull) error {
 	if err := run.start(ctx, p, a.cfg.PublicURL); err != nil {
 		return err
 	}
-	if err := a.finish(ctx, gh, p, base, run); err != nil {
+	result, err := a.finish(ctx, gh, p, base, run)
+	if err != nil {
 		if errors.Is(err, repofs.ErrTooLarge) {
 			// The same commit is as large the next time.
 			err = store.Permanent(err)
@@ -92,25 +93,32 @@ func (a *App) plan(ctx context.Context, d store.Delivery, p pull) error {
 		run.fail(context.WithoutCancel(ctx), d, err)
 		return err
 	}
+	if result != nil && a.buildsImages(p) && result.Valid {
+		return a.enqueueImageBuilds(ctx, p, base, result)
+	}
 	return nil
 }
 
 // finish computes the plan and completes the started check run with it,
-// unless a newer push superseded the head meanwhile.
-func (a *App) finish(ctx context.Context, gh *github.Client, p pull, base string, run *checkRun) error {
+// unless a newer push superseded the head meanwhile (then the plan is nil).
+func (a *App) finish(ctx context.Context, gh *github.Client, p pull, base string, run *checkRun) (*plan.Plan, error) {
 	result, err := a.compute(ctx, gh, p, base)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	newer, err := a.superseded(ctx, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if newer != "" {
 		logger(ctx).Info("head superseded while planning", "newer", short(newer))
-		return run.supersede(ctx, newer)
+		return nil, run.supersede(ctx, newer)
 	}
-	return run.publish(ctx, result)
+	note := ""
+	if a.cfg.Images != nil && !a.buildsImages(p) && len(imageBuilds(result)) > 0 {
+		note = "\n\n> **Images not built yet.** This pull request comes from a fork, and building a Dockerfile runs its author's code on the bot's host: someone with write access comments `/build` to build and test its images.\n"
+	}
+	return result, run.publish(ctx, result, note)
 }
 
 // superseded returns the newer head that replaced p's head, or "".

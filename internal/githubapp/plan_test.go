@@ -32,6 +32,8 @@ func (m *memState) AcquireLease(_ context.Context, _, holder string, _ time.Dura
 }
 func (m *memState) ReleaseLease(context.Context, string, string) error { return nil }
 
+func (m *memState) Enqueue(context.Context, store.Task) (bool, error) { return true, nil }
+
 func (m *memState) RecordHead(_ context.Context, pr, sha string, at time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()

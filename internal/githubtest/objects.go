@@ -273,12 +273,16 @@ func (s *Server) pullRequestLocked(r *repoState, p *pullState) map[string]any {
 		{"head", p.HeadRef, p.HeadSHA},
 		{"base", p.BaseRef, p.BaseSHA},
 	} {
+		owner, endRepo := r.info.Owner, repo
+		if end.key == "head" && p.ForkOwner != "" {
+			owner, endRepo = p.ForkOwner, s.forkLocked(repo, p.ForkOwner)
+		}
 		pr[end.key] = map[string]any{
-			"label": r.info.Owner + ":" + end.ref,
+			"label": owner + ":" + end.ref,
 			"ref":   end.ref,
 			"sha":   end.sha,
-			"user":  s.user(r.info.Owner),
-			"repo":  repo,
+			"user":  s.user(owner),
+			"repo":  endRepo,
 		}
 	}
 	pr["_links"] = map[string]any{
@@ -292,6 +296,23 @@ func (s *Server) pullRequestLocked(r *repoState, p *pullState) map[string]any {
 		"statuses":        map[string]any{"href": api + "/statuses/" + p.HeadSHA},
 	}
 	return pr
+}
+
+// forkLocked is repo as forked by owner: the head repository of a pull
+// request from a fork.
+func (s *Server) forkLocked(repo map[string]any, owner string) map[string]any {
+	fork := make(map[string]any, len(repo))
+	for k, v := range repo {
+		fork[k] = v
+	}
+	name, _ := repo["name"].(string)
+	id, _ := repo["id"].(int64)
+	fork["id"] = id + 1_000_000
+	fork["full_name"] = owner + "/" + name
+	fork["owner"] = s.user(owner)
+	fork["fork"] = true
+	fork["html_url"] = "https://github.com/" + owner + "/" + name
+	return fork
 }
 
 // associationLocked is login's author_association on r.

@@ -35,6 +35,11 @@ type PullRequest struct {
 	// Author is the login of the user who opened the pull request.
 	Author string
 	Draft  bool
+	// ForkOwner, when set, makes the pull request come from a fork: its
+	// head repository is ForkOwner's copy (the commits are still read from
+	// the repository's git directory, as GitHub serves a fork's pull
+	// request heads from the base repository).
+	ForkOwner string
 
 	// BaseSHA and HeadSHA are the commits the branches pointed at when the
 	// pull request was opened or last pushed.

@@ -59,6 +59,25 @@ func (b *Builder) mmdebstrap() string {
 	return b.MMDebstrap
 }
 
+type progressKey struct{}
+
+// WithProgress returns a context whose builds also report each line of
+// their progress to fn: one caller's view of a shared Builder.
+func WithProgress(ctx context.Context, fn func(variant, line string)) context.Context {
+	return context.WithValue(ctx, progressKey{}, fn)
+}
+
+// Report passes a progress line to fallback (when not nil) and to the
+// context's WithProgress function (when there is one).
+func Report(ctx context.Context, fallback func(variant, line string), variant, line string) {
+	if fallback != nil {
+		fallback(variant, line)
+	}
+	if fn, ok := ctx.Value(progressKey{}).(func(variant, line string)); ok {
+		fn(variant, line)
+	}
+}
+
 // Tag is the buildah tag of a build: its variant and its id.
 func Tag(build *imageid.Build) string {
 	return "localhost/cac/" + build.Variant + ":" + string(build.ID)
@@ -203,11 +222,7 @@ func (b *Builder) Build(ctx context.Context, repo *model.Repo, fsys fs.FS, build
 // built.
 func (b *Builder) buildOne(ctx context.Context, repo *model.Repo, fsys fs.FS, build *imageid.Build) (bool, error) {
 	tag := Tag(build)
-	progress := func(line string) {
-		if b.Progress != nil {
-			b.Progress(build.Variant, line)
-		}
-	}
+	progress := func(line string) { Report(ctx, b.Progress, build.Variant, line) }
 	fail := func(step, log string, err error) error {
 		return &Error{Variant: build.Variant, Image: build.Image, Step: step, Log: log, Err: err}
 	}

@@ -91,10 +91,8 @@ func (p *Pipeline) Run(ctx context.Context, snap plan.Snapshot, variants []strin
 	return outcomes, errors.Join(errs...)
 }
 
-func (p *Pipeline) progress(variant, line string) {
-	if p.Progress != nil {
-		p.Progress(variant, line)
-	}
+func (p *Pipeline) progress(ctx context.Context, variant, line string) {
+	imagebuild.Report(ctx, p.Progress, variant, line)
 }
 
 // finish tests, converts and publishes a built image unless the store holds
@@ -117,14 +115,14 @@ func (p *Pipeline) finish(ctx context.Context, repo *model.Repo, r imagebuild.Re
 	}
 	defer ctr.Close(ctx)
 
-	p.progress(build.Variant, "running specs")
+	p.progress(ctx, build.Variant, "running specs")
 	report, err := runSpecs(ctx, repo, build.Image, ctr)
 	o.Spec = report
 	if err != nil {
 		fail("specs", err)
 		return
 	}
-	p.progress(build.Variant, "listing packages and files")
+	p.progress(ctx, build.Variant, "listing packages and files")
 	packages, err := readPackages(ctr.Root)
 	if err != nil {
 		fail("packages", err)
@@ -156,14 +154,14 @@ func (p *Pipeline) finish(ctx context.Context, repo *model.Repo, r imagebuild.Re
 		Layout:   layoutOf(img),
 		WorkDir:  out,
 		OutDir:   filepath.Join(out, "out"),
-		Progress: func(step string) { p.progress(build.Variant, step) },
+		Progress: func(step string) { p.progress(ctx, build.Variant, step) },
 	})
 	if err != nil {
 		fail("disk images", err)
 		return
 	}
 
-	p.progress(build.Variant, "publishing")
+	p.progress(ctx, build.Variant, "publishing")
 	m, err := p.publish(ctx, build, disks, packages, files, report)
 	if err != nil {
 		fail("publish", err)

@@ -18,9 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cluster-as-code/cluster-as-code/internal/artifacts"
 	"github.com/cluster-as-code/cluster-as-code/internal/command"
 	"github.com/cluster-as-code/cluster-as-code/internal/ghapi"
 	"github.com/cluster-as-code/cluster-as-code/internal/githubapp"
+	"github.com/cluster-as-code/cluster-as-code/internal/imagebuild"
+	"github.com/cluster-as-code/cluster-as-code/internal/imagepipeline"
 	"github.com/cluster-as-code/cluster-as-code/internal/store"
 )
 
@@ -58,6 +61,22 @@ type Config struct {
 	Logger *slog.Logger
 	// Transport sends requests to GitHub; nil means http.DefaultTransport.
 	Transport http.RoundTripper
+	// Images, when set, builds, tests and publishes the images a pull
+	// request changes, and serves them under /images/.
+	Images *ImageConfig
+}
+
+// ImageConfig configures the image pipeline of the server.
+type ImageConfig struct {
+	// Store is the artifact store's directory.
+	Store string
+	// Buildah is how buildah is run.
+	Buildah imagebuild.Buildah
+	// WorkDir holds build contexts and root file systems; empty means the
+	// system's temporary directory.
+	WorkDir string
+	// Timeout bounds one image's build; zero means an hour.
+	Timeout time.Duration
 }
 
 // Server is the running GitHub App.
@@ -100,20 +119,39 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	slug := checkApp(ctx, clients.App(), log)
-	app := githubapp.New(githubapp.Config{
+	appCfg := githubapp.Config{
 		AppID:             cfg.AppID,
 		BotLogin:          slug + "[bot]",
 		PublicURL:         cfg.PublicURL,
 		CommandPermission: cfg.CommandPermission,
-	}, clients, nil, appMetrics, log)
+	}
+	var pipeline *imagepipeline.Pipeline
+	if cfg.Images != nil {
+		pipeline = &imagepipeline.Pipeline{Builder: &imagebuild.Builder{Buildah: cfg.Images.Buildah, WorkDir: cfg.Images.WorkDir}}
+		appCfg.Images = pipeline
+	}
+	app := githubapp.New(appCfg, clients, nil, appMetrics, log)
 
-	st, err := store.Open(ctx, store.Config{
+	storeCfg := store.Config{
 		DataDir:     cfg.DataDir,
 		DatabaseURL: cfg.DatabaseURL,
 		Handler:     app.Handle,
 		Workers:     cfg.Workers,
 		Logger:      log.With("component", "queue"),
-	})
+	}
+	var artifactStore *artifacts.Store
+	if cfg.Images != nil {
+		artifactStore, err = artifacts.Open(cfg.Images.Store)
+		if err != nil {
+			return nil, err
+		}
+		timeout := cfg.Images.Timeout
+		if timeout == 0 {
+			timeout = time.Hour
+		}
+		storeCfg.Tasks = map[string]store.TaskKind{githubapp.TaskImageBuild: {Handler: app.HandleImageBuild, Timeout: timeout}}
+	}
+	st, err := store.Open(ctx, storeCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +161,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	app.SetState(st)
+	if pipeline != nil {
+		pipeline.Store = artifactStore
+	}
 	reg.MustRegister(
 		storeGauge("cac_jobs_pending", "Deliveries stored and not yet worked to an end (waiting, running or waiting for a retry); -1 when the store does not answer.", st.Pending),
 		storeGauge("cac_deliveries_stored", "Deliveries in the store, worked or not, kept for the retention period; -1 when the store does not answer.", st.Deliveries),
@@ -144,6 +185,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		fmt.Fprintf(w, "ok %s\n", st.Backend())
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if artifactStore != nil {
+		// Ironic fetches image_source from here, with range requests.
+		mux.Handle("/images/", artifactStore.Handler("/images/"))
+	}
 	// The check runs' "Details" link (the public URL) lands here.
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
