@@ -162,8 +162,8 @@ func TestBadImagesSayWhichImageAndStepAndPublishNothing(t *testing.T) {
 			"images/missing-file/Dockerfile": fromBase + "COPY tree/etc/not-there /etc/not-there\n",
 		},
 		"failing-spec": {
-			"images/failing-spec/image.yaml":  "parent: base\ndisk:\n  size: 4GiB\n",
-			"images/failing-spec/Dockerfile":  fromBase + "RUN echo spec > /etc/spec-test\n",
+			"images/failing-spec/image.yaml": "parent: base\ndisk:\n  size: 4GiB\n",
+			"images/failing-spec/Dockerfile": fromBase + "RUN echo spec > /etc/spec-test\n",
 			"specs/images/failing-spec.yaml": "image: failing-spec\npackages:\n  - name: no-such-package\nfiles:\n  - path: /etc/spec-test\n    contains: '^nope$'\n",
 		},
 		"too-big": {
