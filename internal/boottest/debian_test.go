@@ -1,16 +1,13 @@
 package boottest
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"io/fs"
+	"github.com/cluster-as-code/cluster-as-code/internal/aptsources"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,112 +155,12 @@ func debianRoot(t *testing.T, ctx context.Context, mirror string) string {
 	return final
 }
 
-// mirrorFor reads the machine's APT sources under root and returns the URI
-// of the first one serving suite's binary packages.
+// mirrorFor returns the URI of the machine's APT source for suite.
 func mirrorFor(root, suite string) (string, error) {
-	var files []string
-	if _, err := os.Stat(filepath.Join(root, "etc/apt/sources.list")); err == nil {
-		files = append(files, filepath.Join(root, "etc/apt/sources.list"))
-	}
-	more, _ := filepath.Glob(filepath.Join(root, "etc/apt/sources.list.d/*"))
-	files = append(files, more...)
-	for _, f := range files {
-		var uri string
-		var err error
-		switch filepath.Ext(f) {
-		case ".list":
-			uri, err = fromList(f, suite)
-		case ".sources":
-			uri, err = fromDeb822(f, suite)
-		}
-		if err != nil {
-			return "", err
-		}
-		if uri != "" {
-			return uri, nil
-		}
-	}
-	return "", errors.New("no APT source of this machine serves " + suite + " (see /etc/apt/sources.list.d)")
-}
-
-// fromList reads one-line sources: "deb [options] uri suite components".
-func fromList(file, suite string) (string, error) {
-	data, err := os.ReadFile(file)
+	sources, err := aptsources.Read(root)
 	if err != nil {
 		return "", err
 	}
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	for sc.Scan() {
-		f := strings.Fields(strings.SplitN(sc.Text(), "#", 2)[0])
-		if len(f) < 3 || f[0] != "deb" {
-			continue
-		}
-		if strings.HasPrefix(f[1], "[") {
-			for len(f) > 1 && !strings.HasSuffix(f[1], "]") {
-				f = slices.Delete(f, 1, 2)
-			}
-			f = slices.Delete(f, 1, 2)
-		}
-		if len(f) >= 3 && f[2] == suite {
-			return f[1], nil
-		}
-	}
-	return "", nil
-}
-
-// fromDeb822 reads deb822 sources: stanzas of Types, URIs, Suites.
-func fromDeb822(file, suite string) (string, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil
-		}
-		return "", err
-	}
-	for _, stanza := range strings.Split(string(data), "\n\n") {
-		fields := map[string][]string{}
-		for _, line := range strings.Split(stanza, "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, " ") {
-				fields[strings.ToLower(strings.TrimSpace(k))] = strings.Fields(v)
-			}
-		}
-		if slices.Contains(fields["types"], "deb") && slices.Contains(fields["suites"], suite) &&
-			!slices.Contains(fields["enabled"], "no") && len(fields["uris"]) > 0 {
-			return fields["uris"][0], nil
-		}
-	}
-	return "", nil
-}
-
-func TestMirrorForReadsBothFormats(t *testing.T) {
-	tests := []struct {
-		name, file, content, want string
-	}{
-		{"deb822", "a.sources", "Types: deb\nURIs: http://mirror.test/debian\nSuites: bookworm bookworm-updates\nComponents: main\n", "http://mirror.test/debian"},
-		{"deb822, other suite first", "a.sources", "Types: deb\nURIs: http://other.test/debian\nSuites: trixie\n\nTypes: deb deb-src\nURIs: http://mirror.test/debian\nSuites: bookworm\n", "http://mirror.test/debian"},
-		{"deb822, disabled", "a.sources", "Enabled: no\nTypes: deb\nURIs: http://off.test/debian\nSuites: bookworm\n", ""},
-		{"one-line with options", "a.list", "# comment\ndeb [signed-by=/k.gpg arch=amd64] http://mirror.test/debian bookworm main\n", "http://mirror.test/debian"},
-		{"one-line source packages only", "a.list", "deb-src http://mirror.test/debian bookworm main\n", ""},
-		{"ignored file name", "a.list.disabled", "deb http://mirror.test/debian bookworm main\n", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			root := t.TempDir()
-			dir := filepath.Join(root, "etc/apt/sources.list.d")
-			os.MkdirAll(dir, 0o755)
-			if err := os.WriteFile(filepath.Join(dir, tt.file), []byte(tt.content), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			got, err := mirrorFor(root, "bookworm")
-			if tt.want == "" {
-				if err == nil {
-					t.Errorf("got %q, want an error", got)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Errorf("got %q, %v; want %q", got, err, tt.want)
-			}
-		})
-	}
+	m, err := aptsources.MirrorFor(sources, suite)
+	return m.Primary, err
 }
