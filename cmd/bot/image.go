@@ -29,7 +29,7 @@ Commands:
                          working tree (or --rev), as Markdown
   list                   the images in the artifact store
   gc [--keep N]          remove images no cluster runs, keeping the newest N builds of each
-                         variant (default 3)
+                         variant (default 3); and buildah images the fleet no longer builds
 `
 
 // runImage dispatches bot image's subcommands.
@@ -311,6 +311,7 @@ func runImageGC(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	f.register(fs)
 	keep := fs.Int("keep", 3, "newest builds of each variant to keep")
 	dryRun := fs.Bool("dry-run", false, "say what would be removed, remove nothing")
+	buildah := fs.Bool("buildah", true, "also remove buildah images the fleet no longer builds, and their build cache (with vfs storage each build step is a full copy of the root)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -334,6 +335,25 @@ func runImageGC(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	for _, id := range removed {
 		fmt.Fprintf(stdout, "%s %s\n", verb, id)
 	}
-	fmt.Fprintf(stdout, "%s %d images; kept the %d that clusters of the fleet run\n", verb, len(removed), len(used))
+	fmt.Fprintf(stdout, "%s %d images from the artifact store; kept the %d that clusters of the fleet run and the newest %d of each variant\n", verb, len(removed), len(used), *keep)
+	if err != nil || !*buildah {
+		return err
+	}
+	// buildah's store: keep what building the fleet as it is needs (each
+	// image and every image it is built on), so the next build is quick.
+	builds, err := imagebuild.Plan(snap.Repo, allImages(snap))
+	if err != nil {
+		return err
+	}
+	b := f.builder(stderr)
+	keepTags, err := b.KeepTags(snap.Repo, builds)
+	if err != nil {
+		return err
+	}
+	tags, err := b.Buildah.Prune(ctx, keepTags, *dryRun)
+	for _, tag := range tags {
+		fmt.Fprintf(stdout, "%s %s\n", verb, tag)
+	}
+	fmt.Fprintf(stdout, "%s %d images from buildah's store, and the build cache only they used\n", verb, len(tags))
 	return err
 }

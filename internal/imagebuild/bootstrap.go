@@ -80,15 +80,11 @@ func (bs *bootstrapper) lock(tag string) func() {
 // mmdebstrap from the machine's mirror and importing it into buildah's
 // store when it is not there yet.
 func (b *Builder) bootstrap(ctx context.Context, img *model.Image, progress func(string)) (string, error) {
-	sources, err := aptsources.Read(b.aptRoot())
-	if err != nil {
-		return "", fmt.Errorf("reading the machine's APT sources: %w", err)
-	}
-	mirror, err := aptsources.MirrorFor(sources, img.Bootstrap.Suite.V)
+	spec, err := b.bootstrapSpec(img)
 	if err != nil {
 		return "", err
 	}
-	spec := newBootstrapSpec(img.Bootstrap, mirror)
+	mirror := spec.mirror
 	tag := spec.tag()
 	defer b.bootstraps.lock(tag)()
 	if ok, err := b.Buildah.Exists(ctx, tag); err != nil || ok {
@@ -132,6 +128,29 @@ func (b *Builder) bootstrap(ctx context.Context, img *model.Image, progress func
 		return "", fmt.Errorf("importing the root file system of %q: %w", img.Name, err)
 	}
 	return tag, nil
+}
+
+// bootstrapSpec is what img's root file system is made from on this
+// machine.
+func (b *Builder) bootstrapSpec(img *model.Image) (bootstrapSpec, error) {
+	sources, err := aptsources.Read(b.aptRoot())
+	if err != nil {
+		return bootstrapSpec{}, fmt.Errorf("reading the machine's APT sources: %w", err)
+	}
+	mirror, err := aptsources.MirrorFor(sources, img.Bootstrap.Suite.V)
+	if err != nil {
+		return bootstrapSpec{}, err
+	}
+	return newBootstrapSpec(img.Bootstrap, mirror), nil
+}
+
+// bootstrapTag is the tag of img's root file system on this machine.
+func (b *Builder) bootstrapTag(img *model.Image) (string, error) {
+	spec, err := b.bootstrapSpec(img)
+	if err != nil {
+		return "", err
+	}
+	return spec.tag(), nil
 }
 
 // runLogged runs cmd, passing each line of its output to progress, and

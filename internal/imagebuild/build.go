@@ -322,3 +322,25 @@ func (b *Builder) context(fsys fs.FS, img *model.Image, build *imageid.Build) (s
 	}
 	return dir, nil
 }
+
+// KeepTags returns the tags that building builds needs in buildah's store:
+// each build's own, and the bootstrapped root file system of each root
+// image (for the machine's current mirror).
+func (b *Builder) KeepTags(repo *model.Repo, builds []*imageid.Build) (map[string]bool, error) {
+	keep := map[string]bool{}
+	var mirrorErr error
+	for _, build := range builds {
+		keep[Tag(build)] = true
+		img := repo.Image(build.Image)
+		if img == nil || img.Bootstrap == nil {
+			continue
+		}
+		tag, err := b.bootstrapTag(img)
+		if err != nil {
+			mirrorErr = err
+			continue
+		}
+		keep[tag] = true
+	}
+	return keep, mirrorErr
+}

@@ -184,3 +184,47 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Images lists the tags in buildah's store under the repositories the
+// builder writes (localhost/cac/ and localhost/cac-bootstrap).
+func (b Buildah) Images(ctx context.Context) ([]string, error) {
+	out, err := b.output(ctx, "images", "--format", "{{.Name}}:{{.Tag}}")
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "localhost/cac/") || strings.HasPrefix(line, bootstrapRepo+":") {
+			tags = append(tags, line)
+		}
+	}
+	return tags, nil
+}
+
+// Prune removes the builder's tags that keep does not hold, then the
+// untagged images nothing is built on any more (build cache of removed
+// images); it returns the tags removed. With dryRun it only says which.
+func (b Buildah) Prune(ctx context.Context, keep map[string]bool, dryRun bool) ([]string, error) {
+	tags, err := b.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	for _, tag := range tags {
+		if keep[tag] {
+			continue
+		}
+		if !dryRun {
+			if _, err := b.output(ctx, "rmi", tag); err != nil {
+				return removed, err
+			}
+		}
+		removed = append(removed, tag)
+	}
+	if !dryRun {
+		if _, err := b.output(ctx, "rmi", "--prune"); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
