@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cluster-as-code/cluster-as-code/internal/artifacts"
+	"github.com/cluster-as-code/cluster-as-code/internal/boottest"
 	"github.com/cluster-as-code/cluster-as-code/internal/finding"
 	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
 	"github.com/cluster-as-code/cluster-as-code/internal/imagebuild"
@@ -23,7 +24,8 @@ const imageUsage = `Usage: bot image COMMAND [flags]
 
 Commands:
   build [NAME...]        build, test, turn into disk images and publish (default: every variant
-                         of the fleet and every image no variant builds), parents first
+                         of the fleet and every image no variant builds), parents first;
+                         --boot boots each disk in QEMU to its login prompt
   test NAME              build NAME if needed and run its specs; exits 1 when a check fails
   diff --base REV NAME   packages and files that differ between NAME built at REV and at the
                          working tree (or --rev), as Markdown
@@ -168,6 +170,7 @@ func runImageBuild(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlagSet("image build", "[flags] [NAME...]", stderr)
 	var f imageFlags
 	f.register(fs)
+	boot := fs.Bool("boot", false, "boot each image's disk in QEMU until its login prompt (minutes each without KVM)")
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
@@ -184,6 +187,9 @@ func runImageBuild(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	outcomes, err := p.Run(ctx, snap, names)
+	if *boot {
+		err = errors.Join(err, bootAll(ctx, p, outcomes, f.workDir, stdout))
+	}
 	for _, o := range outcomes {
 		status := "up to date"
 		switch {
@@ -356,4 +362,27 @@ func runImageGC(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "%s %d images from buildah's store, and the build cache only they used\n", verb, len(tags))
 	return err
+}
+
+// bootAll boots the whole-disk image of every published outcome.
+func bootAll(ctx context.Context, p *imagepipeline.Pipeline, outcomes []imagepipeline.Outcome, workDir string, stdout io.Writer) error {
+	var errs []error
+	for _, o := range outcomes {
+		if o.Manifest == nil {
+			continue
+		}
+		dir, err := os.MkdirTemp(workDir, "boot-")
+		if err != nil {
+			return err
+		}
+		res, err := boottest.Boot(ctx, boottest.Config{Disk: p.Store.Path(o.Manifest.ID, "disk.qcow2"), WorkDir: dir})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("booting %s: %w", o.Build.Variant, err))
+			fmt.Fprintf(stdout, "%-36s %-11s serial log in %s\n", o.Build.Variant, "NO BOOT", dir)
+			continue
+		}
+		os.RemoveAll(dir)
+		fmt.Fprintf(stdout, "%-36s %-11s %q after %s (%s)\n", o.Build.Variant, "booted", res.Pattern, res.Elapsed.Round(time.Second), res.Accel)
+	}
+	return errors.Join(errs...)
 }
