@@ -545,6 +545,9 @@ func TestServeTakesADeliveryOnceAndOnlySigned(t *testing.T) {
 		t.Errorf("the same delivery again: %d %s, want 200 duplicate", status, body)
 	}
 	completedPlan(t, gh, pr.HeadSHA, s.log)
+	// The job's duration is recorded when the job returns, just after its
+	// last request to GitHub.
+	waitFor(t, "the job to finish", s.log, func() bool { return s.jobsDone(t, "pull_request") == 1 })
 
 	resp, err = http.Get(s.base + "/metrics")
 	if err != nil {
