@@ -73,6 +73,15 @@ need_image_tools() {
 	need_package debian-archive-keyring
 }
 
+# need_ironic: the rollout's tests run a real standalone Ironic (internal/ironictest). Debian's
+# ironic-common has the all-in-one `ironic` command; ironic-api and ironic-conductor are not needed.
+need_ironic() {
+	need_command ironic ironic-common
+	need_command ironic-dbsync ironic-common
+	need_command curl curl
+	need_command setsid util-linux
+}
+
 install_missing() {
 	if [ "${#missing[@]}" -eq 0 ]; then
 		return
@@ -112,6 +121,7 @@ main() {
 	need_git
 	need_postgresql
 	need_image_tools
+	need_ironic
 	install_missing
 	check_go
 	start_postgresql
