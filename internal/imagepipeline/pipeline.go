@@ -72,15 +72,30 @@ func (p *Pipeline) Run(ctx context.Context, snap plan.Snapshot, variants []strin
 	if err != nil {
 		return nil, err
 	}
-	results, _ := p.Builder.Build(ctx, snap.Repo, snap.FS, builds)
-	outcomes := make([]Outcome, len(results))
+	need := p.unpublished(builds)
+	results, _ := p.Builder.Build(ctx, snap.Repo, snap.FS, need)
+	built := make(map[imageid.ID]imagebuild.Result, len(results))
+	for _, r := range results {
+		built[r.Build.ID] = r
+	}
+	outcomes := make([]Outcome, len(builds))
 	var errs []error
-	for i, r := range results {
-		o := Outcome{Build: r.Build, Built: r.Built}
+	for i, b := range builds {
+		o := Outcome{Build: b}
+		r, ok := built[b.ID]
 		switch {
+		case !ok:
+			// Published before, and nothing built on it is missing: no
+			// need for its buildah image, which gc may have pruned.
+			if m, err := p.Store.Get(b.ID); err == nil {
+				o.Manifest = &m
+			} else {
+				o.Err = &StepError{Variant: b.Variant, Step: "publish", Err: err}
+			}
 		case r.Err != nil:
-			o.Err = &StepError{Variant: r.Build.Variant, Step: "build", Err: r.Err}
+			o.Err = &StepError{Variant: b.Variant, Step: "build", Err: r.Err}
 		default:
+			o.Built = r.Built
 			p.finish(ctx, snap.Repo, r, &o)
 		}
 		if o.Err != nil {
@@ -89,6 +104,32 @@ func (p *Pipeline) Run(ctx context.Context, snap plan.Snapshot, variants []strin
 		outcomes[i] = o
 	}
 	return outcomes, errors.Join(errs...)
+}
+
+// unpublished returns the builds the store does not hold, and every image
+// they are built on (buildah needs a parent's image to build a child), in
+// the order of builds.
+func (p *Pipeline) unpublished(builds []*imageid.Build) []*imageid.Build {
+	needed := map[imageid.ID]bool{}
+	for _, b := range builds {
+		if _, err := p.Store.Get(b.ID); err != nil {
+			needed[b.ID] = true
+		}
+	}
+	// builds come parents first: walking back marks a parent after its
+	// children.
+	for i := len(builds) - 1; i >= 0; i-- {
+		if b := builds[i]; needed[b.ID] && b.Parent != "" {
+			needed[b.Parent] = true
+		}
+	}
+	var out []*imageid.Build
+	for _, b := range builds {
+		if needed[b.ID] {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func (p *Pipeline) progress(ctx context.Context, variant, line string) {
