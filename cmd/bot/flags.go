@@ -23,12 +23,20 @@ func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args, allowing no positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) error {
+// parseArgs parses args, leaving positional arguments in fs.Args().
+func parseArgs(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return errHelp
 		}
+		return err
+	}
+	return nil
+}
+
+// parseFlags parses args, allowing no positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -132,20 +131,10 @@ func (f *imageFlags) load(ctx context.Context) (plan.Snapshot, error) {
 	if err != nil {
 		return snap, err
 	}
-	if n := countErrors(snap); n > 0 {
+	if n := finding.Errors(snap.Findings); n > 0 {
 		return snap, fmt.Errorf("the fleet has %d validation errors; run bot validate", n)
 	}
 	return snap, nil
-}
-
-func countErrors(s plan.Snapshot) int {
-	n := 0
-	for _, f := range s.Findings {
-		if f.Severity == finding.Error {
-			n++
-		}
-	}
-	return n
 }
 
 // allImages is every variant of the fleet, and every image folder no
@@ -171,8 +160,8 @@ func runImageBuild(ctx context.Context, args []string, stdout, stderr io.Writer)
 	var f imageFlags
 	f.register(fs)
 	boot := fs.Bool("boot", false, "boot each image's disk in QEMU until its login prompt (minutes each without KVM)")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	snap, err := f.load(ctx)
 	if err != nil {
@@ -207,20 +196,12 @@ func runImageBuild(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return err
 }
 
-// flagError turns --help into errHelp.
-func flagError(err error) error {
-	if strings.Contains(err.Error(), "help requested") {
-		return errHelp
-	}
-	return err
-}
-
 func runImageTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("image test", "[flags] NAME", stderr)
 	var f imageFlags
 	f.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() != 1 {
 		return errors.New("give one image or variant name")
@@ -257,8 +238,8 @@ func runImageDiff(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	var f imageFlags
 	f.register(fs)
 	base := fs.String("base", "", "the revision to compare with (required)")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
+	if err := parseArgs(fs, args); err != nil {
+		return err
 	}
 	if *base == "" || fs.NArg() != 1 {
 		return errors.New("give --base REV and one image or variant name")

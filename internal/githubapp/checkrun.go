@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-github/v66/github"
 
@@ -222,10 +223,8 @@ func truncate(s string, n int) string {
 	}
 	const mark = "…"
 	cut := n - len(mark)
-	for cut > 0 && !utf8RuneStart(s[cut]) {
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
 	return s[:cut] + mark
 }
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -54,7 +54,7 @@ func fixtureFleet(t *testing.T, images map[string]map[string]string) plan.Snapsh
 	dir := t.TempDir()
 	copyDir(t, "../../images/base", filepath.Join(dir, "images/base"))
 	copyDir(t, "../../specs/images/base.yaml", filepath.Join(dir, "specs/images/base.yaml"))
-	for name, files := range images {
+	for _, files := range images {
 		for path, content := range files {
 			p := filepath.Join(dir, path)
 			os.MkdirAll(filepath.Dir(p), 0o755)
@@ -62,7 +62,6 @@ func fixtureFleet(t *testing.T, images map[string]map[string]string) plan.Snapsh
 				t.Fatal(err)
 			}
 		}
-		_ = name
 	}
 	snap, err := fleet.NewReader().Dir(context.Background(), dir)
 	if err != nil {
