@@ -32,6 +32,41 @@ var postgresSchema = []string{
 		head_sha TEXT NOT NULL,
 		seen_at BIGINT NOT NULL
 	)`,
+	`CREATE TABLE IF NOT EXISTS cac_rollout (
+		id TEXT PRIMARY KEY,
+		repo TEXT NOT NULL,
+		cluster TEXT NOT NULL,
+		source TEXT NOT NULL,
+		base_commit TEXT NOT NULL,
+		head_commit TEXT NOT NULL,
+		spec BYTEA NOT NULL,
+		status TEXT NOT NULL,
+		message TEXT NOT NULL,
+		created_at BIGINT NOT NULL,
+		updated_at BIGINT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS cac_rollout_cluster ON cac_rollout (repo, cluster, created_at)`,
+	`CREATE TABLE IF NOT EXISTS cac_rollout_event (
+		seq BIGSERIAL PRIMARY KEY,
+		rollout_id TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		wave INTEGER NOT NULL,
+		node TEXT NOT NULL,
+		step TEXT NOT NULL,
+		phase TEXT NOT NULL,
+		state TEXT NOT NULL,
+		detail TEXT NOT NULL,
+		error TEXT NOT NULL
+	)`,
+	`CREATE INDEX IF NOT EXISTS cac_rollout_event_rollout ON cac_rollout_event (rollout_id, seq)`,
+	`CREATE TABLE IF NOT EXISTS cac_deployed (
+		repo TEXT NOT NULL,
+		cluster TEXT NOT NULL,
+		commit_sha TEXT NOT NULL,
+		rollout_id TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		PRIMARY KEY (repo, cluster)
+	)`,
 }
 
 // migrationLock serialises schema changes between replicas starting at once.
@@ -112,6 +147,20 @@ func (b *postgresBackend) queryValue(ctx context.Context, dest any, query string
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func (b *postgresBackend) queryRows(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error {
+	rows, err := b.pool.Query(ctx, rebind(query), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 func (b *postgresBackend) queryDelivery(ctx context.Context, id string) (Delivery, error) {

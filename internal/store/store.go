@@ -1,7 +1,8 @@
 // Package store is the bot's durable state: the webhook deliveries it has
 // acknowledged, the job queue that works them (River), leases that keep two
-// workers off the same pull request, and the newest head of each pull
-// request.
+// workers off the same pull request or cluster, the newest head of each pull
+// request, and the rollout journal: every rollout, every step of it, and the
+// commit last deployed to each cluster.
 //
 // It runs on SQLite by default, one file under a data directory owned by one
 // process, and on PostgreSQL when a database URL is given, so that several
@@ -133,6 +134,9 @@ type backend interface {
 	// queryValue runs a query returning at most one row of one column into
 	// dest; ok is false when it returned no row.
 	queryValue(ctx context.Context, dest any, query string, args ...any) (ok bool, err error)
+	// queryRows runs a query written with ? placeholders and calls row for
+	// each row it returns, with the function that scans it.
+	queryRows(ctx context.Context, query string, args []any, row func(scan func(dest ...any) error) error) error
 	// queryDelivery loads one stored delivery.
 	queryDelivery(ctx context.Context, id string) (Delivery, error)
 	// acceptBatch stores deliveries and a job for each new one in one
