@@ -22,6 +22,11 @@ type Config struct {
 	Nameserver string
 	// AgentPackages is a line of the agent image's Dockerfile; changing it changes one image.
 	AgentPackages string
+	// MasterPackages is the same for the master image.
+	MasterPackages string
+	// ServerCount, when set, is the number of servers, fewer than Racks × ServersPerRack: the last
+	// racks are filled partly.
+	ServerCount int
 }
 
 func (c Config) withDefaults() Config {
@@ -40,12 +45,18 @@ func (c Config) withDefaults() Config {
 	if c.AgentPackages == "" {
 		c.AgentPackages = "xfsprogs=6.1.0-1"
 	}
+	if c.MasterPackages == "" {
+		c.MasterPackages = "chrony=4.3-2+deb12u1"
+	}
 	return c
 }
 
 // Servers is the number of servers (and nodes) the configuration makes.
 func (c Config) Servers() int {
 	c = c.withDefaults()
+	if c.ServerCount > 0 && c.ServerCount < c.Racks*c.ServersPerRack {
+		return c.ServerCount
+	}
 	return c.Racks * c.ServersPerRack
 }
 
@@ -74,7 +85,10 @@ func Generate(cfg Config) map[string][]byte {
 		servers[i] = server{index: i, name: fmt.Sprintf("srv%05d", i), rack: i / cfg.ServersPerRack}
 	}
 	for r := range cfg.Racks {
-		files[fmt.Sprintf("inventory/rack-%03d.yaml", r)] = rackFile(r, servers[r*cfg.ServersPerRack:(r+1)*cfg.ServersPerRack])
+		from, to := min(r*cfg.ServersPerRack, n), min((r+1)*cfg.ServersPerRack, n)
+		if from < to {
+			files[fmt.Sprintf("inventory/rack-%03d.yaml", r)] = rackFile(r, servers[from:to])
+		}
 	}
 	per := n / cfg.Clusters
 	for c := range cfg.Clusters {
@@ -84,7 +98,7 @@ func Generate(cfg Config) map[string][]byte {
 		}
 		files[fmt.Sprintf("clusters/c%03d.yaml", c)] = clusterFile(c, servers[c*per:end], cfg.Nameserver)
 	}
-	images(files, cfg.AgentPackages)
+	images(files, cfg.AgentPackages, cfg.MasterPackages)
 	return files
 }
 
@@ -187,15 +201,18 @@ clusters:
 	return []byte(b.String())
 }
 
-func images(files map[string][]byte, agentPackages string) {
+func images(files map[string][]byte, agentPackages, masterPackages string) {
 	files["images/base/image.yaml"] = []byte("bootstrap:\n  suite: bookworm\n  variant: minbase\n  include: [systemd, linux-image-amd64]\ndisk:\n  size: 4GiB\n")
 	files["images/base/Dockerfile"] = []byte("ARG PARENT_IMAGE\nFROM ${PARENT_IMAGE}\nCOPY tree/ /\n")
 	files["images/base/tree/etc/motd"] = []byte("synthetic fleet\n")
 	for _, name := range []string{"mesos-master", "mesos-agent", "mesos-dns"} {
 		files["images/"+name+"/image.yaml"] = []byte("parent: base\ndisk:\n  size: 8GiB\n")
 		pkgs := "chrony=4.3-2+deb12u1"
-		if name == "mesos-agent" {
+		switch name {
+		case "mesos-agent":
 			pkgs = agentPackages
+		case "mesos-master":
+			pkgs = masterPackages
 		}
 		files["images/"+name+"/Dockerfile"] = []byte("ARG PARENT_IMAGE\nFROM ${PARENT_IMAGE}\nRUN apt-get update && apt-get install -y " + pkgs + "\nCOPY tree/ /\n")
 		files["images/"+name+"/tree/etc/role"] = []byte(name + "\n")

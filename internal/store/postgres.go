@@ -40,6 +40,7 @@ var postgresSchema = []string{
 		base_commit TEXT NOT NULL,
 		head_commit TEXT NOT NULL,
 		spec BYTEA NOT NULL,
+		report BYTEA NOT NULL,
 		status TEXT NOT NULL,
 		message TEXT NOT NULL,
 		created_at BIGINT NOT NULL,
@@ -64,6 +65,14 @@ var postgresSchema = []string{
 		cluster TEXT NOT NULL,
 		commit_sha TEXT NOT NULL,
 		rollout_id TEXT NOT NULL,
+		at BIGINT NOT NULL,
+		PRIMARY KEY (repo, cluster)
+	)`,
+	`CREATE TABLE IF NOT EXISTS cac_lock (
+		repo TEXT NOT NULL,
+		cluster TEXT NOT NULL,
+		pull BIGINT NOT NULL,
+		owner TEXT NOT NULL,
 		at BIGINT NOT NULL,
 		PRIMARY KEY (repo, cluster)
 	)`,

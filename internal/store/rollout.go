@@ -31,7 +31,10 @@ type Rollout struct {
 	HeadCommit string
 	// Spec is the rollout's own description (JSON, owned by package rollout): what to do to
 	// which node. It holds no secret.
-	Spec    []byte
+	Spec []byte
+	// Report is what the reporter (the GitHub App) keeps about the rollout: its check run,
+	// deployment, pull request. Opaque to the store.
+	Report  []byte
 	Status  string
 	Message string
 	Created time.Time
@@ -58,9 +61,9 @@ type RolloutEvent struct {
 func (s *Store) CreateRollout(ctx context.Context, r Rollout) error {
 	now := time.Now()
 	_, err := s.backend.exec(ctx, `INSERT INTO cac_rollout
-		(id, repo, cluster, source, base_commit, head_commit, spec, status, message, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Repo, r.Cluster, r.Source, r.BaseCommit, r.HeadCommit, r.Spec, r.Status, r.Message,
+		(id, repo, cluster, source, base_commit, head_commit, spec, report, status, message, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Repo, r.Cluster, r.Source, r.BaseCommit, r.HeadCommit, r.Spec, nonNil(r.Report), r.Status, r.Message,
 		now.UnixMilli(), now.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("recording rollout %s: %w", r.ID, err)
@@ -68,12 +71,19 @@ func (s *Store) CreateRollout(ctx context.Context, r Rollout) error {
 	return nil
 }
 
-const rolloutColumns = `id, repo, cluster, source, base_commit, head_commit, spec, status, message, created_at, updated_at`
+const rolloutColumns = `id, repo, cluster, source, base_commit, head_commit, spec, report, status, message, created_at, updated_at`
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
 
 func scanRollout(scan func(dest ...any) error) (Rollout, error) {
 	var r Rollout
 	var created, updated int64
-	err := scan(&r.ID, &r.Repo, &r.Cluster, &r.Source, &r.BaseCommit, &r.HeadCommit, &r.Spec, &r.Status,
+	err := scan(&r.ID, &r.Repo, &r.Cluster, &r.Source, &r.BaseCommit, &r.HeadCommit, &r.Spec, &r.Report, &r.Status,
 		&r.Message, &created, &updated)
 	r.Created, r.Updated = time.UnixMilli(created), time.UnixMilli(updated)
 	return r, err
@@ -136,6 +146,19 @@ func (s *Store) SetRolloutStatus(ctx context.Context, id, status, message string
 	}
 	if n == 0 {
 		return fmt.Errorf("recording the status of rollout %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetRolloutReport records what the reporter keeps about a rollout.
+func (s *Store) SetRolloutReport(ctx context.Context, id string, report []byte) error {
+	n, err := s.backend.exec(ctx, `UPDATE cac_rollout SET report = ?, updated_at = ? WHERE id = ?`,
+		nonNil(report), time.Now().UnixMilli(), id)
+	if err != nil {
+		return fmt.Errorf("recording the report of rollout %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("recording the report of rollout %s: %w", id, ErrNotFound)
 	}
 	return nil
 }

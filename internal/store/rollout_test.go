@@ -88,3 +88,37 @@ func TestDeployedCommitIsTheLastRecorded(t *testing.T) {
 		}
 	})
 }
+
+func TestLocksKeepOtherPullRequestsOut(t *testing.T) {
+	backends(t, func(t *testing.T, cfg func() store.Config) {
+		ctx := context.Background()
+		s := open(t, cfg())
+		held, ok, err := s.TakeLock(ctx, store.Lock{Repo: "acme/fleet", Cluster: "green", Pull: 12, Owner: "alice"})
+		if err != nil || !ok || held.Pull != 12 {
+			t.Fatalf("first lock: %+v %v %v", held, ok, err)
+		}
+		if _, ok, _ := s.TakeLock(ctx, store.Lock{Repo: "acme/fleet", Cluster: "green", Pull: 12, Owner: "bob"}); !ok {
+			t.Error("the holder could not take its own lock again")
+		}
+		held, ok, _ = s.TakeLock(ctx, store.Lock{Repo: "acme/fleet", Cluster: "green", Pull: 13, Owner: "carol"})
+		if ok || held.Pull != 12 || held.Owner != "alice" {
+			t.Errorf("another pull request got the lock, or the holder is not named: %+v %v", held, ok)
+		}
+		if _, ok, _ := s.TakeLock(ctx, store.Lock{Repo: "acme/fleet", Cluster: "blue", Pull: 13, Owner: "carol"}); !ok {
+			t.Error("a free cluster could not be locked")
+		}
+		if rel, _ := s.ReleaseLocks(ctx, "acme/fleet", 13, "green"); len(rel) != 0 {
+			t.Errorf("pull 13 released %v, which it does not hold", rel)
+		}
+		rel, err := s.ReleaseLocks(ctx, "acme/fleet", 12)
+		if err != nil || len(rel) != 1 || rel[0] != "green" {
+			t.Errorf("ReleaseLocks = %v, %v", rel, err)
+		}
+		if _, ok, _ := s.TakeLock(ctx, store.Lock{Repo: "acme/fleet", Cluster: "green", Pull: 13, Owner: "carol"}); !ok {
+			t.Error("a released lock could not be taken")
+		}
+		if err := s.SetRolloutReport(ctx, "nope", []byte("{}")); !store.IsNotFound(err) {
+			t.Errorf("report of an unknown rollout: %v", err)
+		}
+	})
+}

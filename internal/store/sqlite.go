@@ -44,6 +44,7 @@ var sqliteSchema = []string{
 		base_commit TEXT NOT NULL,
 		head_commit TEXT NOT NULL,
 		spec BLOB NOT NULL,
+		report BLOB NOT NULL,
 		status TEXT NOT NULL,
 		message TEXT NOT NULL,
 		created_at INTEGER NOT NULL,
@@ -68,6 +69,14 @@ var sqliteSchema = []string{
 		cluster TEXT NOT NULL,
 		commit_sha TEXT NOT NULL,
 		rollout_id TEXT NOT NULL,
+		at INTEGER NOT NULL,
+		PRIMARY KEY (repo, cluster)
+	)`,
+	`CREATE TABLE IF NOT EXISTS cac_lock (
+		repo TEXT NOT NULL,
+		cluster TEXT NOT NULL,
+		pull INTEGER NOT NULL,
+		owner TEXT NOT NULL,
 		at INTEGER NOT NULL,
 		PRIMARY KEY (repo, cluster)
 	)`,
