@@ -1,7 +1,9 @@
 // Package githubtest is an in-process fake GitHub for tests: it serves the
-// REST endpoints the cluster-as-code bot uses, keeps their state (check runs,
-// comments, reactions, permissions, pull requests over local git
-// repositories) and builds webhook payloads from GitHub's real examples.
+// REST endpoints the cluster-as-code bot uses, keeps their state (check runs
+// and their action buttons, comments, reactions, permissions, pull requests
+// over local git repositories with their reviews and mergeability, merges,
+// deployments and their statuses) and builds webhook payloads from GitHub's
+// real examples.
 //
 // Every request is checked against GitHub's own OpenAPI description
 // (testdata/api.github.com.json, trimmed by ./trimspec): a request the
@@ -24,5 +26,12 @@
 //	// … send req, wait for the bot …
 //	runs := gh.CheckRuns("octo", "fleet")
 //
-// Tests that need git must have it installed (scripts/test.sh sees to it).
+// An apply goes the same way: Review and SetMergeable make the pull request
+// ready, CheckRunRequestedActionEvent presses a check run's button (or
+// IssueCommentEvent says /apply), and Deployments tells what the bot
+// deployed and the statuses it reported. MergePullRequest merges in git and
+// PushEvent tells of it.
+//
+// Tests that need git must have it installed, at least 2.38 for merges
+// (scripts/test.sh sees to it).
 package githubtest

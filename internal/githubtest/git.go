@@ -200,3 +200,90 @@ func (g gitRepo) archive(ctx context.Context, w io.Writer, commit, prefix string
 	}
 	return nil
 }
+
+// isAncestor reports whether commit a is reachable from commit b (a
+// commit is its own ancestor).
+func (g gitRepo) isAncestor(ctx context.Context, a, b string) (bool, error) {
+	cmd := exec.CommandContext(ctx, "git", "-C", g.dir, "merge-base", "--is-ancestor", a, b)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return false, nil
+	}
+	return false, fmt.Errorf("git merge-base --is-ancestor %s %s in %s: %w: %s", a, b, g.dir, err, bytes.TrimSpace(stderr.Bytes()))
+}
+
+// isBranch reports whether name is a branch of the repository.
+func (g gitRepo) isBranch(ctx context.Context, name string) bool {
+	if name == "" || strings.HasPrefix(name, "-") {
+		return false
+	}
+	_, err := g.output(ctx, "show-ref", "--verify", "--quiet", "refs/heads/"+name)
+	return err == nil
+}
+
+// errConflict is returned by merge when the commits do not merge cleanly.
+var errConflict = errors.New("merge conflict")
+
+// signature is who makes a commit the fake writes.
+type signature struct {
+	name, email string
+	when        time.Time
+}
+
+// merge writes a commit merging theirs into ours, with ours as first
+// parent, without touching any branch or work tree, and returns it.
+func (g gitRepo) merge(ctx context.Context, ours, theirs, message string, author, committer signature) (string, error) {
+	out, err := g.output(ctx, "merge-tree", "--write-tree", "--no-messages", ours, theirs)
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == 1 {
+			return "", fmt.Errorf("merging %s into %s: %w", theirs, ours, errConflict)
+		}
+		return "", err
+	}
+	tree, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "git", "-C", g.dir, "commit-tree", "--no-gpg-sign", tree, "-p", ours, "-p", theirs, "-F", "-")
+	cmd.Stdin = strings.NewReader(message + "\n")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = append(cmd.Environ(),
+		"GIT_AUTHOR_NAME="+author.name, "GIT_AUTHOR_EMAIL="+author.email, "GIT_AUTHOR_DATE="+author.when.Format(time.RFC3339),
+		"GIT_COMMITTER_NAME="+committer.name, "GIT_COMMITTER_EMAIL="+committer.email, "GIT_COMMITTER_DATE="+committer.when.Format(time.RFC3339),
+	)
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("git commit-tree in %s: %w: %s", g.dir, err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+// advanceBranch moves branch from old to commit, a descendant of old. When
+// the branch is checked out in a work tree, the work tree follows, as a
+// fast-forward merge there would.
+func (g gitRepo) advanceBranch(ctx context.Context, branch, old, commit string) error {
+	bare, err := g.output(ctx, "rev-parse", "--is-bare-repository")
+	if err != nil {
+		return err
+	}
+	head, _ := g.output(ctx, "symbolic-ref", "--quiet", "HEAD")
+	if strings.TrimSpace(string(bare)) == "false" && strings.TrimSpace(string(head)) == "refs/heads/"+branch {
+		_, err := g.output(ctx, "merge", "--ff-only", "--quiet", commit)
+		return err
+	}
+	_, err = g.output(ctx, "update-ref", "refs/heads/"+branch, commit, old)
+	return err
+}
+
+// emptyTree is the id of the empty tree in the repository's hash.
+func (g gitRepo) emptyTree(ctx context.Context) (string, error) {
+	out, err := g.output(ctx, "hash-object", "-t", "tree", "/dev/null")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}

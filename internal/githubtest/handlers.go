@@ -19,18 +19,24 @@ import (
 // routes maps the operationIds of the trimmed description to handlers.
 func (s *Server) routes() map[string]handler {
 	return map[string]handler{
-		"apps/get-authenticated":                  s.getApp,
-		"apps/create-installation-access-token":   s.createToken,
-		"pulls/get":                               s.getPull,
-		"repos/compare-commits-with-basehead":     s.compare,
-		"repos/download-tarball-archive":          s.tarball,
-		"checks/create":                           s.createCheckRun,
-		"checks/update":                           s.updateCheckRun,
-		"checks/get":                              s.getCheckRun,
-		"checks/list-for-ref":                     s.listCheckRuns,
-		"issues/create-comment":                   s.createComment,
-		"reactions/create-for-issue-comment":      s.createReaction,
-		"repos/get-collaborator-permission-level": s.getPermission,
+		"apps/get-authenticated":                          s.getApp,
+		"apps/create-installation-access-token":           s.createToken,
+		"pulls/get":                                       s.getPull,
+		"repos/compare-commits-with-basehead":             s.compare,
+		"repos/download-tarball-archive":                  s.tarball,
+		"checks/create":                                   s.createCheckRun,
+		"checks/update":                                   s.updateCheckRun,
+		"checks/get":                                      s.getCheckRun,
+		"checks/list-for-ref":                             s.listCheckRuns,
+		"issues/create-comment":                           s.createComment,
+		"reactions/create-for-issue-comment":              s.createReaction,
+		"repos/get-collaborator-permission-level":         s.getPermission,
+		"pulls/list-reviews":                              s.listReviews,
+		"repos/list-pull-requests-associated-with-commit": s.listCommitPulls,
+		"repos/create-deployment":                         s.createDeployment,
+		"repos/list-deployments":                          s.listDeployments,
+		"repos/create-deployment-status":                  s.createDeploymentStatus,
+		"repos/list-deployment-statuses":                  s.listDeploymentStatuses,
 	}
 }
 
@@ -88,6 +94,108 @@ func (s *Server) getPull(_ context.Context, c *call) reply {
 		return notFound()
 	}
 	return reply{status: http.StatusOK, body: s.pullRequestLocked(r, p)}
+}
+
+func (s *Server) listReviews(_ context.Context, c *call) reply {
+	r := s.lookupRepo(c)
+	if r == nil {
+		return notFound()
+	}
+	number := int(intParam(c, "pull_number"))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.pulls[number] == nil {
+		return notFound()
+	}
+	reviews := r.reviewsLocked(number)
+	from, to, _, link := paginate(c, len(reviews))
+	list := make([]any, 0, to-from)
+	for _, rv := range reviews[from:to] {
+		list = append(list, s.reviewObjectLocked(r, rv))
+	}
+	return listReply(list, link)
+}
+
+// listReply is a page of a list, with its Link header.
+func listReply(list []any, link string) reply {
+	var header http.Header
+	if link != "" {
+		header = http.Header{"Link": {link}}
+	}
+	return reply{status: http.StatusOK, header: header, body: list}
+}
+
+// listCommitPulls lists the pull requests associated with a commit: once
+// the commit is on the default branch, the merged pull requests that
+// brought it there (it is their merge commit, or one of their commits);
+// before, the open pull requests that have it.
+func (s *Server) listCommitPulls(ctx context.Context, c *call) reply {
+	r := s.lookupRepo(c)
+	if r == nil {
+		return notFound()
+	}
+	ref := c.params["commit_sha"]
+	sha, err := r.git.resolve(ctx, ref)
+	if err != nil {
+		return errorReply(http.StatusUnprocessableEntity, "No commit found for SHA: "+ref)
+	}
+	onDefault, err := r.git.isAncestor(ctx, sha, r.info.DefaultBranch)
+	if err != nil {
+		return errorReply(http.StatusInternalServerError, err.Error())
+	}
+	type candidate struct {
+		number           int
+		baseSHA, headSHA string
+		mergeCommit      string
+		open, merged     bool
+	}
+	var cands []candidate
+	s.mu.Lock()
+	for n, p := range r.pulls {
+		cands = append(cands, candidate{n, p.BaseSHA, p.HeadSHA, p.MergeCommitSHA, p.State == "open", p.Merged})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(cands, func(a, b candidate) int { return a.number - b.number })
+
+	// has reports whether sha is one of the commits of a pull request.
+	has := func(p candidate) (bool, error) {
+		if p.headSHA == sha {
+			return true, nil
+		}
+		inHead, err := r.git.isAncestor(ctx, sha, p.headSHA)
+		if err != nil || !inHead {
+			return false, err
+		}
+		inBase, err := r.git.isAncestor(ctx, sha, p.baseSHA)
+		return !inBase, err
+	}
+	var numbers []int
+	for _, p := range cands {
+		var ok bool
+		switch {
+		case onDefault && p.merged:
+			ok = p.mergeCommit == sha
+			if !ok {
+				ok, err = has(p)
+			}
+		case !onDefault && p.open:
+			ok, err = has(p)
+		}
+		if err != nil {
+			return errorReply(http.StatusInternalServerError, err.Error())
+		}
+		if ok {
+			numbers = append(numbers, p.number)
+		}
+	}
+	from, to, _, link := paginate(c, len(numbers))
+	list := make([]any, 0, to-from)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range numbers[from:to] {
+		list = append(list, s.pullRequestSimpleLocked(r, r.pulls[n]))
+	}
+	return listReply(list, link)
 }
 
 // maxCompareCommits and maxCompareFiles are GitHub's limits on a compare,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,8 +26,9 @@ import (
 // requests.
 type recorder struct {
 	testing.TB
-	mu   sync.Mutex
-	errs []string
+	mu       sync.Mutex
+	errs     []string
+	catching bool // Fatalf ends fatal's goroutine
 }
 
 func (r *recorder) Errorf(format string, args ...any) {
@@ -36,6 +38,37 @@ func (r *recorder) Errorf(format string, args ...any) {
 }
 
 func (r *recorder) Helper() {}
+
+// Fatalf, inside fatal, records like Errorf and ends the goroutine, as
+// testing.T's does; elsewhere it fails the test.
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.mu.Lock()
+	catching := r.catching
+	r.mu.Unlock()
+	if !catching {
+		r.TB.Fatalf(format, args...)
+	}
+	r.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+// fatal runs f on a goroutine of its own, which a Fatalf ends, and returns
+// the failures reported meanwhile.
+func (r *recorder) fatal(f func()) []string {
+	r.mu.Lock()
+	r.catching = true
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	<-done
+	r.mu.Lock()
+	r.catching = false
+	r.mu.Unlock()
+	return r.take()
+}
 
 // take returns and forgets the failures reported so far.
 func (r *recorder) take() []string {

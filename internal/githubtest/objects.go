@@ -153,10 +153,16 @@ func appPermissions() map[string]any {
 	return map[string]any{
 		"checks":        "write",
 		"contents":      "read",
+		"deployments":   "write",
 		"issues":        "write",
 		"metadata":      "read",
 		"pull_requests": "write",
 	}
+}
+
+// appEvents are the webhook events the app subscribes to.
+func appEvents() []any {
+	return []any{"check_run", "check_suite", "issue_comment", "pull_request", "pull_request_review", "push"}
 }
 
 // app is the app's integration object, as GET /app and check runs show it.
@@ -176,7 +182,7 @@ func (s *Server) app() map[string]any {
 	a["created_at"] = timestamp(created)
 	a["updated_at"] = timestamp(created)
 	a["permissions"] = appPermissions()
-	a["events"] = []any{"check_run", "check_suite", "issue_comment", "pull_request"}
+	a["events"] = appEvents()
 	return a
 }
 
@@ -193,9 +199,16 @@ func exampleFullName(ev map[string]any) string {
 
 // repositoryLocked is the repository object for r. Callers hold s.mu.
 func (s *Server) repositoryLocked(r *repoState) map[string]any {
-	ex := s.example("pull_request.opened")
+	return s.exampleRepositoryLocked("pull_request.opened", r)
+}
+
+// exampleRepositoryLocked is the repository object for r, shaped as in the
+// example payload name. Callers hold s.mu.
+func (s *Server) exampleRepositoryLocked(name string, r *repoState) map[string]any {
+	ex := s.example(name)
 	repo, _ := ex["repository"].(map[string]any)
 	rewrite(repo, s.replacer(exampleFullName(ex), r))
+	delete(repo, "organization")
 	repo["id"] = r.info.ID
 	repo["node_id"] = nodeID("Repository", r.info.ID)
 	repo["name"] = r.info.Name
@@ -268,6 +281,11 @@ func (s *Server) pullRequestLocked(r *repoState, p *pullState) map[string]any {
 	pr["milestone"] = nil
 	pr["auto_merge"] = nil
 	pr["author_association"] = r.associationLocked(p.Author)
+	var mergeable any
+	if p.mergeable != nil {
+		mergeable = *p.mergeable
+	}
+	pr["mergeable"], pr["rebaseable"], pr["mergeable_state"] = mergeable, mergeable, p.mergeableState
 	repo := s.repositoryLocked(r)
 	for _, end := range []struct{ key, ref, sha string }{
 		{"head", p.HeadRef, p.HeadSHA},
@@ -296,6 +314,93 @@ func (s *Server) pullRequestLocked(r *repoState, p *pullState) map[string]any {
 		"statuses":        map[string]any{"href": api + "/statuses/" + p.HeadSHA},
 	}
 	return pr
+}
+
+// fullOnlyPullFields are the fields of a pull request that the simple
+// pull request of lists and some webhooks does not have.
+var fullOnlyPullFields = []string{
+	"merged", "mergeable", "rebaseable", "mergeable_state", "merged_by", "comments", "review_comments",
+	"maintainer_can_modify", "commits", "additions", "deletions", "changed_files",
+}
+
+// pullRequestSimpleLocked is the pull-request-simple object for p, as
+// lists of pull requests show it. Callers hold s.mu.
+func (s *Server) pullRequestSimpleLocked(r *repoState, p *pullState) map[string]any {
+	pr := s.pullRequestLocked(r, p)
+	for _, k := range fullOnlyPullFields {
+		delete(pr, k)
+	}
+	return pr
+}
+
+// reviewObjectLocked is the pull-request-review object for rv. Callers
+// hold s.mu.
+func (s *Server) reviewObjectLocked(r *repoState, rv *PullRequestReview) map[string]any {
+	n := strconv.Itoa(rv.Number)
+	pull := s.repoURL(r) + "/pulls/" + n
+	html := htmlBase + r.info.FullName() + "/pull/" + n + "#pullrequestreview-" + strconv.FormatInt(rv.ID, 10)
+	return map[string]any{
+		"id":                 rv.ID,
+		"node_id":            nodeID("PullRequestReview", rv.ID),
+		"user":               s.user(rv.User),
+		"body":               rv.Body,
+		"state":              rv.State,
+		"html_url":           html,
+		"pull_request_url":   pull,
+		"_links":             map[string]any{"html": map[string]any{"href": html}, "pull_request": map[string]any{"href": pull}},
+		"submitted_at":       timestamp(rv.SubmittedAt),
+		"commit_id":          rv.CommitID,
+		"author_association": r.associationLocked(rv.User),
+	}
+}
+
+// deploymentObjectLocked is the deployment object for d. Callers hold
+// s.mu.
+func (s *Server) deploymentObjectLocked(r *repoState, d *Deployment) map[string]any {
+	url := s.repoURL(r) + "/deployments/" + strconv.FormatInt(d.ID, 10)
+	return map[string]any{
+		"url":                      url,
+		"id":                       d.ID,
+		"node_id":                  nodeID("Deployment", d.ID),
+		"sha":                      d.SHA,
+		"ref":                      d.Ref,
+		"task":                     d.Task,
+		"payload":                  d.Payload,
+		"original_environment":     d.OriginalEnvironment,
+		"environment":              d.Environment,
+		"description":              d.Description,
+		"creator":                  s.user(d.Creator),
+		"created_at":               timestamp(d.CreatedAt),
+		"updated_at":               timestamp(d.UpdatedAt),
+		"statuses_url":             url + "/statuses",
+		"repository_url":           s.repoURL(r),
+		"transient_environment":    d.TransientEnvironment,
+		"production_environment":   d.ProductionEnvironment,
+		"performed_via_github_app": s.app(),
+	}
+}
+
+// deploymentStatusObjectLocked is the deployment-status object for st, a
+// status of d. Callers hold s.mu.
+func (s *Server) deploymentStatusObjectLocked(r *repoState, d *Deployment, st *DeploymentStatus) map[string]any {
+	deployment := s.repoURL(r) + "/deployments/" + strconv.FormatInt(d.ID, 10)
+	return map[string]any{
+		"url":                      deployment + "/statuses/" + strconv.FormatInt(st.ID, 10),
+		"id":                       st.ID,
+		"node_id":                  nodeID("DeploymentStatus", st.ID),
+		"state":                    st.State,
+		"creator":                  s.user(st.Creator),
+		"description":              st.Description,
+		"environment":              st.Environment,
+		"target_url":               st.TargetURL,
+		"log_url":                  st.LogURL,
+		"environment_url":          st.EnvironmentURL,
+		"created_at":               timestamp(st.CreatedAt),
+		"updated_at":               timestamp(st.CreatedAt),
+		"deployment_url":           deployment,
+		"repository_url":           s.repoURL(r),
+		"performed_via_github_app": s.app(),
+	}
 }
 
 // forkLocked is repo as forked by owner: the head repository of a pull

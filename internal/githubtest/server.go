@@ -39,12 +39,14 @@ const (
 // These fail the test (t.Errorf): a request GitHub's description does not
 // allow (answered 422) or does not have (404); a request the description
 // allows but GitHub's documented rules refuse (422), such as a completed
-// check run without a conclusion, an annotation with columns across lines
-// or a comment over 65536 characters; and an answer of the fake that does
-// not match the description. These do not, as real GitHub answers them too
-// and a test may want to see the bot cope: missing or wrong credentials
-// (401), unknown repositories, pull requests, check runs or comments (404),
-// and the failures planned with Fail.
+// check run without a conclusion, an annotation with columns across lines,
+// a comment over 65536 characters, a deployment status description over
+// 140 or a deployment of a ref that does not exist; and an answer of the
+// fake that does not match the description. These do not, as real GitHub
+// answers them too and a test may want to see the bot cope: missing or
+// wrong credentials (401), unknown repositories, pull requests, check runs,
+// comments or deployments (404), deployments GitHub refuses for their
+// checks or for auto_merge (409), and the failures planned with Fail.
 //
 // All its methods are safe for concurrent use.
 type Server struct {

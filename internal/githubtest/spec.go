@@ -73,7 +73,17 @@ func loadSpec() (*spec, error) {
 		"uri":          openapi3.NewCallbackValidator(validateURI),
 		"uri-template": openapi3.NewCallbackValidator(validateURITemplate),
 		"email":        openapi3.NewCallbackValidator(validateEmail),
+		uriOrEmpty: openapi3.NewCallbackValidator(func(s string) error {
+			if s == "" {
+				return nil
+			}
+			return validateURI(s)
+		}),
 	}}
+	visited := map[*openapi3.Schema]bool{}
+	for _, ref := range doc.Components.Schemas {
+		allowEmptyURIs(ref, visited)
+	}
 	for path, item := range doc.Paths.Map() {
 		for _, op := range item.Operations() {
 			params := append(openapi3.Parameters{}, item.Parameters...)
@@ -99,6 +109,35 @@ func loadSpec() (*spec, error) {
 		return a.multi == b.multi && slices.Equal(a.segments, b.segments)
 	})
 	return sp, nil
+}
+
+// uriOrEmpty is the format of a URI property whose default is the empty
+// string, such as a deployment status's target_url: GitHub sends "" for
+// those when it has no URL.
+const uriOrEmpty = "githubtest-uri-or-empty"
+
+// allowEmptyURIs gives the properties of format uri with default "" in
+// the schema ref, and the schemas below it, the format uriOrEmpty.
+func allowEmptyURIs(ref *openapi3.SchemaRef, visited map[*openapi3.Schema]bool) {
+	if ref == nil || ref.Value == nil || visited[ref.Value] {
+		return
+	}
+	sc := ref.Value
+	visited[sc] = true
+	if sc.Format == "uri" && sc.Default == "" {
+		sc.Format = uriOrEmpty
+	}
+	for _, p := range sc.Properties {
+		allowEmptyURIs(p, visited)
+	}
+	for _, group := range []openapi3.SchemaRefs{sc.AllOf, sc.AnyOf, sc.OneOf} {
+		for _, x := range group {
+			allowEmptyURIs(x, visited)
+		}
+	}
+	allowEmptyURIs(sc.Items, visited)
+	allowEmptyURIs(sc.Not, visited)
+	allowEmptyURIs(sc.AdditionalProperties.Schema, visited)
 }
 
 func validateURI(s string) error {

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v4"
+	"github.com/google/go-github/v66/github"
 )
 
 // TestBadRequestsFailTheTest proves the description bites: each request
@@ -23,6 +25,10 @@ func TestBadRequestsFailTheTest(t *testing.T) {
 	s.AddRepo("octo", "fleet", fx.dir)
 	s.OpenPullRequest("octo", "fleet", PullRequest{HeadRef: "change", Author: "ada"})
 	c, _ := installationClient(t, s)
+	statuses := "repos/octo/fleet/deployments/" + strconv.FormatInt(newDeployment(t, c), 10) + "/statuses"
+	action := func(label, description, identifier string) map[string]any {
+		return map[string]any{"label": label, "description": description, "identifier": identifier}
+	}
 
 	annotations := func(n int, extra map[string]any) []any {
 		var out []any
@@ -110,6 +116,51 @@ func TestBadRequestsFailTheTest(t *testing.T) {
 		}}),
 		status: http.StatusUnprocessableEntity, complaint: "maximum number of items is 3",
 	}, {
+		name: "action label too long", method: "POST", path: "repos/octo/fleet/check-runs",
+		body:   checkRun(map[string]any{"actions": []any{action(strings.Repeat("l", 21), "d", "apply")}}),
+		status: http.StatusUnprocessableEntity, complaint: "maximum string length is 20",
+	}, {
+		name: "action description too long", method: "PATCH", path: "repos/octo/fleet/check-runs/1",
+		body:   map[string]any{"actions": []any{action("Apply", strings.Repeat("d", 41), "apply")}},
+		status: http.StatusUnprocessableEntity, complaint: "maximum string length is 40",
+	}, {
+		name: "action identifier too long", method: "POST", path: "repos/octo/fleet/check-runs",
+		body:   checkRun(map[string]any{"actions": []any{action("Apply", "d", strings.Repeat("i", 21))}}),
+		status: http.StatusUnprocessableEntity, complaint: "maximum string length is 20",
+	}, {
+		name: "action without identifier", method: "POST", path: "repos/octo/fleet/check-runs",
+		body:   checkRun(map[string]any{"actions": []any{map[string]any{"label": "Apply", "description": "d"}}}),
+		status: http.StatusUnprocessableEntity, complaint: `property "identifier" is missing`,
+	}, {
+		name: "deployment without ref", method: "POST", path: "repos/octo/fleet/deployments",
+		body:   map[string]any{"environment": "prod"},
+		status: http.StatusUnprocessableEntity, complaint: `property "ref" is missing`,
+	}, {
+		name: "deployment of an unknown ref", method: "POST", path: "repos/octo/fleet/deployments",
+		body:   map[string]any{"ref": "nope"},
+		status: http.StatusUnprocessableEntity, complaint: "No ref found for: nope",
+	}, {
+		name: "deployment status description too long", method: "POST", path: statuses,
+		body:   map[string]any{"state": "success", "description": strings.Repeat("é", 141)},
+		status: http.StatusUnprocessableEntity, complaint: "maximum is 140",
+	}, {
+		name: "deployment status state", method: "POST", path: statuses,
+		body:   map[string]any{"state": "done"},
+		status: http.StatusUnprocessableEntity, complaint: "state",
+	}, {
+		name: "relative log_url", method: "POST", path: statuses,
+		body:   map[string]any{"state": "in_progress", "log_url": "/logs/1"},
+		status: http.StatusUnprocessableEntity, complaint: "log_url must be an absolute URL",
+	}, {
+		name: "pull requests of an unknown commit", method: "GET", path: "repos/octo/fleet/commits/" + strings.Repeat("0", 40) + "/pulls",
+		status: http.StatusUnprocessableEntity, complaint: "No commit found",
+	}, {
+		name: "reviews with a bad per_page", method: "GET", path: "repos/octo/fleet/pulls/1/reviews?per_page=many",
+		status: http.StatusUnprocessableEntity, complaint: "per_page",
+	}, {
+		name: "a deployment on its own", method: "GET", path: "repos/octo/fleet/deployments/1",
+		status: http.StatusNotFound, complaint: "no such operation",
+	}, {
 		name: "update with a string id", method: "PATCH", path: "repos/octo/fleet/check-runs/abc",
 		body:   map[string]any{"status": "in_progress"},
 		status: http.StatusUnprocessableEntity, complaint: "check_run_id",
@@ -161,6 +212,8 @@ func TestAllowedRequestsPass(t *testing.T) {
 	s.AddRepo("octo", "fleet", fx.dir)
 	pr := s.OpenPullRequest("octo", "fleet", PullRequest{HeadRef: "change", Author: "ada"})
 	c, _ := installationClient(t, s)
+	statuses := "repos/octo/fleet/deployments/" + strconv.FormatInt(newDeployment(t, c), 10) + "/statuses"
+	action := map[string]any{"label": strings.Repeat("l", 20), "description": strings.Repeat("é", 40), "identifier": strings.Repeat("i", 20)}
 	var annotations []any
 	for i := range 50 {
 		annotations = append(annotations, map[string]any{"path": "a.yaml", "start_line": i + 1, "end_line": i + 1,
@@ -178,6 +231,12 @@ func TestAllowedRequestsPass(t *testing.T) {
 		{"unknown pull request", "GET", "repos/octo/fleet/pulls/99", nil, http.StatusNotFound},
 		{"unknown check run", "PATCH", "repos/octo/fleet/check-runs/12", map[string]any{"status": "in_progress"}, http.StatusNotFound},
 		{"enterprise prefix", "GET", "api/v3/repos/octo/fleet/pulls/" + itoa(pr.Number), nil, http.StatusOK},
+		{"three actions at their limits", "POST", "repos/octo/fleet/check-runs", map[string]any{"name": "plan", "head_sha": fx.headSHA,
+			"conclusion": "success", "actions": []any{action, action, action}}, http.StatusCreated},
+		{"140-character status description", "POST", statuses, map[string]any{"state": "failure", "description": strings.Repeat("é", 140),
+			"log_url": "https://ci.example/1", "environment_url": ""}, http.StatusCreated},
+		{"status of an unknown deployment", "POST", "repos/octo/fleet/deployments/1/statuses", map[string]any{"state": "success"}, http.StatusNotFound},
+		{"reviews of an unknown pull request", "GET", "repos/octo/fleet/pulls/99/reviews", nil, http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if status := rawCall(t, c, tc.method, tc.path, tc.body); status != tc.status {
@@ -188,6 +247,16 @@ func TestAllowedRequestsPass(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newDeployment deploys main and returns the deployment's id.
+func newDeployment(t *testing.T, c *github.Client) int64 {
+	t.Helper()
+	d, _, err := c.Repositories.CreateDeployment(context.Background(), "octo", "fleet", &github.DeploymentRequest{Ref: github.String("main")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.GetID()
 }
 
 // TestBadResponsesFailTheTest proves the fake's answers are checked too:

@@ -241,23 +241,59 @@ func (s *Server) issueLocked(r *repoState, ev map[string]any, number int) map[st
 func (s *Server) CheckRunRerequestedEvent(owner, repo string, checkRunID int64) []byte {
 	s.t.Helper()
 	r := s.mustRepo(owner, repo)
-	ev := s.example("check_run.rerequested")
+	ev := s.checkRunEvent("rerequested", r, checkRunID, func(*CheckRun) {})
+	ev["sender"] = s.user(r.info.Owner)
+	return s.encodeEvent("check-run-rerequested", ev)
+}
+
+// CheckRunRequestedActionEvent is the payload of a check_run webhook with
+// action requested_action: sender pressed the button identifier of check
+// run checkRunID (requested_action.identifier). The check run must have
+// completed and offer that action, as GitHub shows a run's buttons only
+// then; otherwise the test fails.
+func (s *Server) CheckRunRequestedActionEvent(owner, repo string, checkRunID int64, identifier, sender string) []byte {
+	s.t.Helper()
+	r := s.mustRepo(owner, repo)
+	ev := s.checkRunEvent("requested_action", r, checkRunID, func(cr *CheckRun) {
+		if cr.Status != "completed" {
+			s.mu.Unlock()
+			s.t.Fatalf("githubtest: CheckRunRequestedActionEvent: check run %d is %s: GitHub shows its buttons once it completes", checkRunID, cr.Status)
+		}
+		for _, a := range cr.Actions {
+			if a.Identifier == identifier {
+				return
+			}
+		}
+		s.mu.Unlock()
+		s.t.Fatalf("githubtest: CheckRunRequestedActionEvent: check run %d offers no action %q (it offers %+v)", checkRunID, identifier, cr.Actions)
+	})
+	ev["requested_action"] = map[string]any{"identifier": identifier}
+	ev["sender"] = s.user(sender)
+	return s.encodeEvent("check-run-requested-action", ev)
+}
+
+// checkRunEvent is the example payload of a check_run webhook with action
+// for check run checkRunID, but its sender. check runs under s.mu with the
+// check run, and unlocks it before it fails the test.
+func (s *Server) checkRunEvent(action string, r *repoState, checkRunID int64, check func(*CheckRun)) map[string]any {
+	s.t.Helper()
+	ev := s.example("check_run." + action)
 	tmpl, _ := ev["check_run"].(map[string]any)
 	s.mu.Lock()
 	cr := r.checkRunLocked(checkRunID)
 	if cr == nil {
 		s.mu.Unlock()
-		s.t.Fatalf("githubtest: CheckRunRerequestedEvent: %s has no check run %d", r.info.FullName(), checkRunID)
+		s.t.Fatalf("githubtest: check_run %s event: %s has no check run %d", action, r.info.FullName(), checkRunID)
 	}
+	check(cr)
 	run := s.checkRunObjectLocked(r, cr)
 	rewrite(tmpl, s.replacer(exampleFullName(ev), r))
 	run["check_suite"] = s.checkSuiteLocked(r, tmpl["check_suite"], cr.HeadSHA)
 	ev["check_run"] = run
 	ev["repository"] = s.repositoryLocked(r)
 	s.mu.Unlock()
-	ev["sender"] = s.user(r.info.Owner)
 	ev["installation"] = installation()
-	return s.encodeEvent("check-run-rerequested", ev)
+	return ev
 }
 
 // CheckSuiteRerequestedEvent is the payload of a check_suite webhook with
@@ -369,7 +405,7 @@ func (s *Server) PingEvent() []byte {
 	rewrite(hook, s.replacer("", nil))
 	hook["type"] = "App"
 	hook["app_id"] = appID
-	hook["events"] = []any{"check_run", "check_suite", "issue_comment", "pull_request"}
+	hook["events"] = appEvents()
 	api := s.URL() + "app/hook"
 	hook["url"] = api + "/config"
 	hook["ping_url"] = api + "/pings"
@@ -377,4 +413,174 @@ func (s *Server) PingEvent() []byte {
 	delete(hook, "test_url")
 	ev["sender"] = s.user(appOwner)
 	return s.encodeEvent("ping", ev)
+}
+
+// zeroSHA is the "before" of a push that creates a branch.
+const zeroSHA = "0000000000000000000000000000000000000000"
+
+// maxPushCommits is the most commits a push payload lists.
+const maxPushCommits = 2048
+
+// PushEvent is the payload of a push webhook for a push that moved the
+// repository's default branch from commit before ("" when the push created
+// the branch) to commit after, both full SHAs: ref, before, after, commits
+// (those in before..after, oldest first, at most 2048, each with the files
+// it added, removed and modified; after alone when the push created the
+// branch), head_commit (after), created and forced. The pusher and
+// sender are the author of the pull request whose merge commit after is
+// (see MergePullRequest), else the repository's owner. A commit's files
+// are its changes from its first parent, for a merge commit those the
+// merge brought to the branch.
+func (s *Server) PushEvent(owner, repo, before, after string) []byte {
+	s.t.Helper()
+	r := s.mustRepo(owner, repo)
+	ctx := context.Background()
+	if before == "" {
+		before = zeroSHA
+	}
+	created := before == zeroSHA
+	afterCommit, err := r.git.commits(ctx, "", after)
+	if err != nil || len(afterCommit) != 1 || afterCommit[0].sha != after {
+		s.t.Fatalf("githubtest: PushEvent: %s is no commit's full SHA: %v", after, err)
+	}
+	commits := afterCommit
+	if !created {
+		if commits, err = r.git.commits(ctx, before, after); err != nil {
+			s.t.Fatalf("githubtest: PushEvent: %v", err)
+		}
+	}
+	forced := false
+	if !created {
+		ff, err := r.git.isAncestor(ctx, before, after)
+		if err != nil {
+			s.t.Fatalf("githubtest: PushEvent: %v", err)
+		}
+		forced = !ff
+	}
+	html := htmlBase + r.info.FullName()
+	list := make([]any, 0, min(len(commits), maxPushCommits))
+	for _, ci := range commits[:min(len(commits), maxPushCommits)] {
+		obj, err := s.pushCommit(ctx, r, ci)
+		if err != nil {
+			s.t.Fatalf("githubtest: PushEvent: %v", err)
+		}
+		list = append(list, obj)
+	}
+	head, err := s.pushCommit(ctx, r, afterCommit[0])
+	if err != nil {
+		s.t.Fatalf("githubtest: PushEvent: %v", err)
+	}
+
+	ev := s.example("push")
+	s.mu.Lock()
+	pusher := r.info.Owner
+	for _, p := range r.pulls {
+		if p.Merged && p.MergeCommitSHA == after {
+			pusher = p.Author
+		}
+	}
+	repository := s.exampleRepositoryLocked("push", r)
+	s.mu.Unlock()
+	owners, _ := repository["owner"].(map[string]any)
+	owners["name"], owners["email"] = r.info.Owner, noreplyEmail(r.info.Owner)
+	// Push payloads give the repository's times in Unix seconds.
+	repository["created_at"] = r.createdAt.Unix()
+	repository["pushed_at"] = time.Now().Unix()
+	repository["master_branch"] = r.info.DefaultBranch
+	repository["stargazers"] = 0
+
+	ev["ref"] = "refs/heads/" + r.info.DefaultBranch
+	ev["before"], ev["after"] = before, after
+	ev["created"], ev["deleted"], ev["forced"] = created, false, forced
+	ev["base_ref"] = nil
+	if created {
+		ev["compare"] = html + "/commit/" + after
+	} else {
+		ev["compare"] = html + "/compare/" + before[:12] + "..." + after[:12]
+	}
+	ev["commits"] = list
+	ev["head_commit"] = head
+	ev["pusher"] = map[string]any{"name": pusher, "email": noreplyEmail(pusher)}
+	ev["repository"] = repository
+	ev["sender"] = s.user(pusher)
+	ev["installation"] = installation()
+	return s.encodeEvent("push", ev)
+}
+
+// pushCommit is a commit as push payloads list it.
+func (s *Server) pushCommit(ctx context.Context, r *repoState, ci commitInfo) (map[string]any, error) {
+	parent := ""
+	if len(ci.parents) > 0 {
+		parent = ci.parents[0]
+	} else {
+		var err error
+		if parent, err = r.git.emptyTree(ctx); err != nil {
+			return nil, err
+		}
+	}
+	files, err := r.git.diff(ctx, parent, ci.sha)
+	if err != nil {
+		return nil, err
+	}
+	added, removed, modified := []any{}, []any{}, []any{}
+	for _, f := range files {
+		switch f.status {
+		case "added", "copied":
+			added = append(added, f.filename)
+		case "removed":
+			removed = append(removed, f.filename)
+		case "renamed":
+			removed = append(removed, f.previousFilename)
+			added = append(added, f.filename)
+		default:
+			modified = append(modified, f.filename)
+		}
+	}
+	return map[string]any{
+		"id":        ci.sha,
+		"tree_id":   ci.tree,
+		"distinct":  true,
+		"message":   ci.message,
+		"timestamp": timestamp(ci.committerDate),
+		"url":       htmlBase + r.info.FullName() + "/commit/" + ci.sha,
+		"author":    map[string]any{"name": ci.authorName, "email": ci.authorEmail},
+		"committer": map[string]any{"name": ci.committerName, "email": ci.committerEm},
+		"added":     added,
+		"removed":   removed,
+		"modified":  modified,
+	}, nil
+}
+
+// PullRequestReviewEvent is the payload of a pull_request_review webhook
+// with action submitted for review reviewID (from Review) of pull request
+// number, sent by the reviewer. A dismissed review fails the test: its
+// submission is past.
+func (s *Server) PullRequestReviewEvent(owner, repo string, number int, reviewID int64) []byte {
+	s.t.Helper()
+	r := s.mustRepo(owner, repo)
+	p := s.mustPull(r, number)
+	ev := s.example("pull_request_review.submitted")
+	s.mu.Lock()
+	var rv *PullRequestReview
+	for _, x := range r.reviewsLocked(number) {
+		if x.ID == reviewID {
+			rv = x
+		}
+	}
+	if rv == nil || rv.State == "DISMISSED" {
+		s.mu.Unlock()
+		s.t.Fatalf("githubtest: PullRequestReviewEvent: %s#%d has no submitted review %d", r.info.FullName(), number, reviewID)
+	}
+	review := s.reviewObjectLocked(r, rv)
+	review["state"] = strings.ToLower(rv.State)
+	review["body"] = nullString(rv.Body)
+	ev["review"] = review
+	ev["pull_request"] = s.pullRequestSimpleLocked(r, p)
+	ev["repository"] = s.repositoryLocked(r)
+	login := rv.User
+	s.mu.Unlock()
+	ev["action"] = "submitted"
+	ev["sender"] = s.user(login)
+	ev["installation"] = installation()
+	return s.encodeEvent("pull-request-review-submitted", ev)
 }

@@ -3,6 +3,8 @@ package githubtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -222,5 +224,142 @@ func TestWebhookSchemasBite(t *testing.T) {
 	err = sp.validateWebhook("pull-request-opened", ev)
 	if err == nil || !strings.Contains(err.Error(), "number") || !strings.Contains(err.Error(), "state") {
 		t.Errorf("got %v, want complaints about number and state", err)
+	}
+}
+
+func TestCheckRunRequestedAction(t *testing.T) {
+	rec := &recorder{TB: t}
+	s := New(rec)
+	fx := newFixture(t)
+	s.AddRepo("octo", "fleet", fx.dir)
+	pr := s.OpenPullRequest("octo", "fleet", PullRequest{HeadRef: "change", Author: "ada"})
+	c, _ := installationClient(t, s)
+	ctx := context.Background()
+	run, _, err := c.Checks.CreateCheckRun(ctx, "octo", "fleet", github.CreateCheckRunOptions{
+		Name: "plan", HeadSHA: pr.HeadSHA, Status: github.String("in_progress"),
+		Actions: []*github.CheckRunAction{{Label: "Plan again", Description: "Plan from scratch", Identifier: "replan"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its buttons show once it completes.
+	errs := rec.fatal(func() { s.CheckRunRequestedActionEvent("octo", "fleet", run.GetID(), "replan", "bob") })
+	if len(errs) != 1 || !strings.Contains(errs[0], "is in_progress") {
+		t.Errorf("pressing a button of a running check run: failures %q", errs)
+	}
+	// An update with actions replaces them; one without keeps them.
+	for _, opts := range []github.UpdateCheckRunOptions{
+		{Conclusion: github.String("success"), Actions: []*github.CheckRunAction{
+			{Label: "Apply", Description: "Apply the plan to prod", Identifier: "apply"},
+			{Label: "Discard", Description: "Forget this plan", Identifier: "discard"},
+		}},
+		{Output: &github.CheckRunOutput{Title: github.String("Plan"), Summary: github.String("3 nodes")}},
+	} {
+		if _, _, err := c.Checks.UpdateCheckRun(ctx, "octo", "fleet", run.GetID(), opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []CheckRunAction{
+		{Label: "Apply", Description: "Apply the plan to prod", Identifier: "apply"},
+		{Label: "Discard", Description: "Forget this plan", Identifier: "discard"},
+	}
+	if got := s.CheckRuns("octo", "fleet")[0].Actions; !slices.Equal(got, want) {
+		t.Errorf("actions %+v, want %+v", got, want)
+	}
+
+	ev, err := github.ParseWebHook("check_run", s.CheckRunRequestedActionEvent("octo", "fleet", run.GetID(), "apply", "bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr := ev.(*github.CheckRunEvent)
+	if cr.GetAction() != "requested_action" || cr.GetRequestedAction().Identifier != "apply" || cr.GetSender().GetLogin() != "bob" ||
+		cr.GetCheckRun().GetID() != run.GetID() || cr.GetCheckRun().GetHeadSHA() != pr.HeadSHA || cr.GetCheckRun().GetConclusion() != "success" ||
+		len(cr.GetCheckRun().PullRequests) != 1 || cr.GetInstallation().GetID() != s.InstallationID() || cr.GetRepo().GetFullName() != "octo/fleet" {
+		t.Errorf("requested_action: %s %q by %s, run %d@%s %s, %d pull requests, installation %d, repo %s", cr.GetAction(),
+			cr.GetRequestedAction().Identifier, cr.GetSender().GetLogin(), cr.GetCheckRun().GetID(), cr.GetCheckRun().GetHeadSHA(),
+			cr.GetCheckRun().GetConclusion(), len(cr.GetCheckRun().PullRequests), cr.GetInstallation().GetID(), cr.GetRepo().GetFullName())
+	}
+	if errs := rec.take(); len(errs) != 0 {
+		t.Fatalf("reported failures %q", errs)
+	}
+	// A button the run does not offer cannot be pressed.
+	errs = rec.fatal(func() { s.CheckRunRequestedActionEvent("octo", "fleet", run.GetID(), "replan", "bob") })
+	if len(errs) != 1 || !strings.Contains(errs[0], `offers no action "replan"`) {
+		t.Errorf("pressing a button the run lacks: failures %q", errs)
+	}
+}
+
+func TestPushEvent(t *testing.T) {
+	s := New(t)
+	fx := newFixture(t)
+	s.AddRepo("octo", "fleet", fx.dir)
+	pr := s.OpenPullRequest("octo", "fleet", PullRequest{HeadRef: "change", Author: "ada"})
+	merge := s.MergePullRequest("octo", "fleet", pr.Number)
+	parse := func(payload []byte) *github.PushEvent {
+		t.Helper()
+		ev, err := github.ParseWebHook("push", payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev.(*github.PushEvent)
+	}
+
+	ev := parse(s.PushEvent("octo", "fleet", fx.baseSHA, merge))
+	if ev.GetRef() != "refs/heads/main" || ev.GetBefore() != fx.baseSHA || ev.GetAfter() != merge || ev.GetCreated() || ev.GetForced() ||
+		ev.GetHeadCommit().GetID() != merge || ev.GetPusher().GetName() != "ada" || ev.GetSender().GetLogin() != "ada" ||
+		ev.GetRepo().GetFullName() != "octo/fleet" || ev.GetRepo().GetDefaultBranch() != "main" || ev.GetInstallation().GetID() != s.InstallationID() {
+		t.Errorf("push: ref %s %s..%s created %v forced %v head %s pusher %s sender %s repo %s (%s) installation %d", ev.GetRef(),
+			ev.GetBefore(), ev.GetAfter(), ev.GetCreated(), ev.GetForced(), ev.GetHeadCommit().GetID(), ev.GetPusher().GetName(),
+			ev.GetSender().GetLogin(), ev.GetRepo().GetFullName(), ev.GetRepo().GetDefaultBranch(), ev.GetInstallation().GetID())
+	}
+	var commits []string
+	for _, c := range ev.Commits {
+		commits = append(commits, fmt.Sprintf("%s +%v -%v ~%v", c.GetID()[:7], c.Added, c.Removed, c.Modified))
+	}
+	want := []string{
+		fx.headSHA[:7] + " +[clusters/stage.yaml images/base/Containerfile] -[README.md images/base/Dockerfile] ~[clusters/prod.yaml]",
+		// A merge commit's changes are from its first parent, main.
+		merge[:7] + " +[clusters/stage.yaml images/base/Containerfile] -[README.md images/base/Dockerfile] ~[clusters/prod.yaml]",
+	}
+	if !slices.Equal(commits, want) {
+		t.Errorf("commits:\n got %q\nwant %q", commits, want)
+	}
+	if ev.GetHeadCommit().GetMessage() != "Merge pull request #1 from octo/change\n\nUpdate change" {
+		t.Errorf("head commit message %q", ev.GetHeadCommit().GetMessage())
+	}
+
+	// A push that creates the branch, by the owner: every commit is new.
+	created := parse(s.PushEvent("octo", "fleet", "", fx.baseSHA))
+	if !created.GetCreated() || created.GetBefore() != zeroSHA || len(created.Commits) != 1 || created.GetSender().GetLogin() != "octo" ||
+		!slices.Equal(created.Commits[0].Added, []string{"README.md", "clusters/prod.yaml", "images/base/Dockerfile", "inventory/racks.yaml"}) {
+		t.Errorf("created: %v before %s, %d commits (%v), sender %s", created.GetCreated(), created.GetBefore(), len(created.Commits),
+			created.Commits[0].Added, created.GetSender().GetLogin())
+	}
+	// Back from the merge to the base: a forced push.
+	if forced := parse(s.PushEvent("octo", "fleet", fx.headSHA, fx.baseSHA)); !forced.GetForced() || len(forced.Commits) != 0 ||
+		forced.GetHeadCommit().GetID() != fx.baseSHA {
+		t.Errorf("push from %s back to its parent: forced %v, %d commits, head %s", fx.headSHA, forced.GetForced(), len(forced.Commits),
+			forced.GetHeadCommit().GetID())
+	}
+}
+
+func TestPullRequestReviewEvent(t *testing.T) {
+	s := New(t)
+	fx := newFixture(t)
+	s.AddRepo("octo", "fleet", fx.dir)
+	pr := s.OpenPullRequest("octo", "fleet", PullRequest{HeadRef: "change", Author: "ada"})
+	s.SetPermission("octo", "fleet", "bob", "maintain")
+	review := s.Review("octo", "fleet", pr.Number, "bob", "APPROVED")
+	ev, err := github.ParseWebHook("pull_request_review", s.PullRequestReviewEvent("octo", "fleet", pr.Number, review.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rv := ev.(*github.PullRequestReviewEvent)
+	if rv.GetAction() != "submitted" || rv.GetReview().GetID() != review.ID || rv.GetReview().GetState() != "approved" ||
+		rv.GetReview().GetCommitID() != pr.HeadSHA || rv.GetReview().GetUser().GetLogin() != "bob" || rv.GetSender().GetLogin() != "bob" ||
+		rv.GetPullRequest().GetNumber() != pr.Number || rv.GetPullRequest().GetUser().GetLogin() != "ada" || rv.GetInstallation().GetID() != s.InstallationID() {
+		t.Errorf("review event: %s review %d %s@%s by %s, sender %s, pull request %d by %s, installation %d", rv.GetAction(),
+			rv.GetReview().GetID(), rv.GetReview().GetState(), rv.GetReview().GetCommitID(), rv.GetReview().GetUser().GetLogin(),
+			rv.GetSender().GetLogin(), rv.GetPullRequest().GetNumber(), rv.GetPullRequest().GetUser().GetLogin(), rv.GetInstallation().GetID())
 	}
 }

@@ -19,8 +19,11 @@ var wantedWebhooks = []struct{ event, action string }{
 	{"issue_comment", "created"},
 	{"issue_comment", "edited"},
 	{"check_run", "rerequested"},
+	{"check_run", "requested_action"},
 	{"check_suite", "rerequested"},
 	{"ping", ""},
+	{"push", ""},
+	{"pull_request_review", "submitted"},
 }
 
 // copyWebhooks writes one example payload per wanted event and action into
