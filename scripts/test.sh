@@ -82,6 +82,16 @@ need_ironic() {
 	need_command setsid util-linux
 }
 
+# need_health_servers: the health gates' and rollouts' tests run a real ZooKeeper ensemble
+# (internal/zktest; zkServer.sh is not on PATH, so the package is checked by its jar and the
+# logging backend Debian's classpath lacks) and a real etcd (internal/etcdtest).
+need_health_servers() {
+	need_package zookeeper
+	need_package libslf4j-java
+	need_command java openjdk-17-jre-headless
+	need_command etcd etcd-server
+}
+
 install_missing() {
 	if [ "${#missing[@]}" -eq 0 ]; then
 		return
@@ -122,6 +132,7 @@ main() {
 	need_postgresql
 	need_image_tools
 	need_ironic
+	need_health_servers
 	install_missing
 	check_go
 	start_postgresql
