@@ -1,6 +1,7 @@
 // Command bot is cluster-as-code's command line and its GitHub App server. Its subcommands
-// check a fleet repository, plan the deployment between two revisions of it, and serve the
-// GitHub App that posts those plans on pull requests.
+// check a fleet repository, plan the deployment between two revisions of it, build its images,
+// apply a plan to a cluster through Ironic, and serve the GitHub App that does all of it from
+// pull requests.
 package main
 
 import (
@@ -37,6 +38,14 @@ Usage:
   bot image build [NAME...]
       Build the fleet's OS images with buildah, parents first; an image whose id did not
       change is not built again. 'bot image --help' lists the image commands.
+  bot apply --cluster NAME [--base REV | --bootstrap] [--head REV] [--dry-run] [flags]
+      Execute the plan of one cluster on Ironic: wave by wave, behind the health gates of
+      specs/, journaled so that it resumes after any interruption. --dry-run prints the Ironic
+      calls a real run would make, in order, and changes nothing.
+  bot rollout status [ID] | bot rollout resume ID
+      The rollouts in the journal; resume one that was cut off or halted.
+  bot ironic enroll [--driver NAME] [--dry-run]
+      Register the fleet's servers in Ironic (name, UUID, driver info, ports by MAC).
   bot serve [flags]
       Run the GitHub App: take webhooks, plan every pull request that touches the fleet as the
       check run "plan", answer /plan and /help. Configuration from flags or CAC_* variables;
@@ -77,12 +86,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (code int
 		err = runServe(ctx, args[1:], stderr)
 	case "image":
 		err = runImage(ctx, args[1:], stdout, stderr)
+	case "apply":
+		err = runApply(ctx, args[1:], stdout, stderr)
+	case "rollout":
+		err = runRollout(ctx, args[1:], stdout, stderr)
+	case "ironic":
+		err = runIronic(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
 		// One line: the full usage would bury the mistake.
-		fmt.Fprintf(stderr, "bot: unknown command %q; the commands are validate, plan, rules, serve and image (see bot --help)\n", args[0])
+		fmt.Fprintf(stderr, "bot: unknown command %q; the commands are validate, plan, rules, image, apply, rollout, ironic and serve (see bot --help)\n", args[0])
 		return exitUsage
 	}
 	switch {

@@ -49,12 +49,7 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	r := fleet.NewReader()
-	var head plan.Snapshot
-	if o.head == "" {
-		head, err = r.Dir(ctx, o.repo)
-	} else {
-		head, err = r.Git(ctx, o.repo, o.head)
-	}
+	head, err := readHead(ctx, r, o.repo, o.head)
 	if err != nil {
 		return err
 	}
@@ -88,4 +83,13 @@ func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errFindings
 	}
 	return nil
+}
+
+// readHead loads the revision to deploy: rev of the repository, or its working tree when rev
+// is empty.
+func readHead(ctx context.Context, r *fleet.Reader, repo, rev string) (plan.Snapshot, error) {
+	if rev == "" {
+		return r.Dir(ctx, repo)
+	}
+	return r.Git(ctx, repo, rev)
 }

@@ -31,13 +31,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	r := fleet.NewReader()
-	var snap plan.Snapshot
-	if o.rev == "" {
-		snap, err = r.Dir(ctx, o.repo)
-	} else {
-		snap, err = r.Git(ctx, o.repo, o.rev)
-	}
+	snap, err := readHead(ctx, fleet.NewReader(), o.repo, o.rev)
 	if err != nil {
 		return err
 	}

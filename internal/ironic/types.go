@@ -6,9 +6,10 @@
 // wanted image id and config hash is left alone, a node whose deploy is in flight is observed
 // rather than triggered again.
 //
-// The package also checks a set of nodes before anything is changed (Preflight), registers
-// inventory servers (Enroll), and records the calls a run would make without making them
-// (Recorder, for dry runs).
+// Undeploy tears a decommissioned node down the same way, resumably. The package also checks
+// a set of nodes before anything is changed (Preflight), registers inventory servers
+// (Enroll), and records the calls a run would make without making them (Recorder, for dry
+// runs).
 package ironic
 
 import (
@@ -80,6 +81,8 @@ const (
 	StepTrigger  Step = "trigger"  // deploy (available → active) or rebuild (active, deploy failed)
 	StepWait     Step = "wait"     // poll until active, or a failure state
 	StepFinalize Step = "finalize" // PATCH extra: record image id and config hash, drop cac_pending
+	// StepUndeploy asks Ironic to tear the node down (target "deleted"); Undeploy only.
+	StepUndeploy Step = "undeploy"
 )
 
 // Phase says whether an event comes before or after a step's Ironic call.
@@ -120,6 +123,9 @@ const (
 	// Deployed: the deploy was triggered and finished.
 	Deployed Outcome = "deployed"
 	// Resumed: a deploy triggered before (by an earlier, interrupted run) was observed to
-	// the end and not triggered again.
+	// the end and not triggered again. For Undeploy: an undeploy under way or done but not
+	// recorded was seen to its end.
 	Resumed Outcome = "resumed"
+	// Undeployed: Undeploy tore the node down (target "deleted") and it is available again.
+	Undeployed Outcome = "undeployed"
 )

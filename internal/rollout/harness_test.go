@@ -1,0 +1,225 @@
+package rollout_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/artifacts"
+	"github.com/cluster-as-code/cluster-as-code/internal/cloudconfig"
+	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
+	"github.com/cluster-as-code/cluster-as-code/internal/fleetgen"
+	"github.com/cluster-as-code/cluster-as-code/internal/imageid"
+	"github.com/cluster-as-code/cluster-as-code/internal/ironic"
+	"github.com/cluster-as-code/cluster-as-code/internal/ironictest"
+	"github.com/cluster-as-code/cluster-as-code/internal/model"
+	"github.com/cluster-as-code/cluster-as-code/internal/plan"
+	"github.com/cluster-as-code/cluster-as-code/internal/rollout"
+	"github.com/cluster-as-code/cluster-as-code/internal/store"
+)
+
+// fixture is a real Ironic behind the fault-injection proxy, a real store, and an artifact
+// store served over HTTP, around one synthetic fleet with one cluster.
+type fixture struct {
+	t       testing.TB
+	ironic  *ironictest.Server
+	proxy   *ironictest.Proxy
+	api     *ironic.Client
+	cfg     ironic.Config
+	store   *store.Store
+	images  *artifacts.Store
+	imgURL  string
+	cluster string
+}
+
+// fleetConfig is a fleet of one cluster: 3 masters, 2 DNS servers and agents.
+func fleetConfig(servers int) fleetgen.Config {
+	return fleetgen.Config{Racks: 1, ServersPerRack: 40, ServerCount: servers, Clusters: 1}
+}
+
+func newFixture(t testing.TB, opts ironictest.Options) *fixture {
+	t.Helper()
+	f := &fixture{t: t, cluster: "c000"}
+	f.ironic = ironictest.Start(t, opts)
+	f.proxy = ironictest.NewProxy(t, f.ironic.URL())
+	f.cfg = ironic.Config{URL: f.proxy.URL(), PollInterval: 200 * time.Millisecond, Timeout: 2 * time.Minute, RetryBase: 50 * time.Millisecond}
+	ctx := context.Background()
+	api, err := ironic.NewClient(ctx, f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.api = api
+	st, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f.store = st
+	images, err := artifacts.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.images = images
+	srv := httptest.NewServer(images.Handler("/images/"))
+	t.Cleanup(srv.Close)
+	f.imgURL = srv.URL + "/images"
+	return f
+}
+
+// snapshot loads a generated fleet, with extra files (specs, say) added.
+func (f *fixture) snapshot(cfg fleetgen.Config, rev string, extra ...string) plan.Snapshot {
+	f.t.Helper()
+	fsys := fstest.MapFS{}
+	for path, data := range fleetgen.Generate(cfg) {
+		fsys[path] = &fstest.MapFile{Data: data, Mode: 0o644}
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		fsys[extra[i]] = &fstest.MapFile{Data: []byte(extra[i+1]), Mode: 0o644}
+	}
+	s, err := fleet.NewReader().Load(context.Background(), fsys, rev, rev)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
+}
+
+// enroll registers the fleet's servers in Ironic (state enroll).
+func (f *fixture) enroll(repo *model.Repo) {
+	f.t.Helper()
+	specs, err := ironic.EnrollSpecs(repo, "fake-hardware")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := ironic.Enroll(context.Background(), f.api, specs, nil); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// publish puts a small whole-disk artifact in the store for every image the plan deploys.
+func (f *fixture) publish(p *plan.Plan) {
+	f.t.Helper()
+	ctx := context.Background()
+	done := map[string]bool{}
+	for _, c := range p.Clusters {
+		for _, n := range c.Nodes {
+			if n.ImageID == "" || done[n.ImageID] {
+				continue
+			}
+			done[n.ImageID] = true
+			if _, err := f.images.Get(imageid.ID(n.ImageID)); err == nil {
+				continue
+			}
+			st, err := f.images.Begin(ctx, imageid.ID(n.ImageID))
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			a := artifacts.Artifact{Name: "disk.qcow2", Kind: artifacts.KindWholeDisk, Format: "qcow2"}
+			if _, err := st.AddReader(ctx, a, strings.NewReader("disk of "+n.ImageID)); err != nil {
+				f.t.Fatal(err)
+			}
+			if err := st.Commit(ctx, artifacts.Manifest{Name: n.Image}); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// testSecrets resolves every reference to a fixed value.
+type testSecrets struct{}
+
+func (testSecrets) Resolve(_ context.Context, ref string) (string, error) {
+	return "s3cret-" + ref, nil
+}
+
+// runner is a Runner over the fixture for head's repository.
+func (f *fixture) runner(head *model.Repo, gates rollout.Gates) *rollout.Runner {
+	return &rollout.Runner{
+		Journal:     f.store,
+		Provisioner: ironic.NewProvisioner(f.api, f.cfg),
+		Gates:       gates,
+		Tree:        rollout.TreeDigest(head),
+		ConfigDrive: func(ctx context.Context, node string) (json.RawMessage, error) {
+			d, err := cloudconfig.ForNode(ctx, head, f.cluster, node, testSecrets{})
+			if err != nil {
+				return nil, err
+			}
+			return d.JSON()
+		},
+	}
+}
+
+// start plans base → head, publishes the images and journals a rollout of the cluster.
+func (f *fixture) start(r *rollout.Runner, base, head plan.Snapshot) (string, rollout.Spec) {
+	f.t.Helper()
+	p := plan.Compute(base, head)
+	f.publish(p)
+	spec, err := rollout.NewSpec(context.Background(), p, f.cluster, head.Repo, "acme/fleet", "test", rollout.HTTPImages{Base: f.imgURL})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	id, err := r.Create(context.Background(), spec)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return id, spec
+}
+
+// node reads a node from Ironic, bypassing the proxy.
+func (f *fixture) node(id string) ironic.Node {
+	f.t.Helper()
+	n, err := f.api.GetNode(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return n
+}
+
+// deployTriggers counts, per Ironic node id, the provision-state PUTs that deploy an image
+// (target active or rebuild), as the proxy saw them.
+func (f *fixture) deployTriggers() map[string]int {
+	out := map[string]int{}
+	for _, c := range f.proxy.ProvisionCalls() {
+		if c.Target == "active" || c.Target == "rebuild" {
+			out[c.Node]++
+		}
+	}
+	return out
+}
+
+// overlap tracks the most nodes of each role down at once, from journal events: a node is
+// down from its trigger to the end of its wait.
+type overlap struct {
+	mu    sync.Mutex
+	down  map[string]bool
+	roles map[string]model.Role
+	cur   map[model.Role]int
+	max   map[model.Role]int
+}
+
+func newOverlap(spec rollout.Spec) *overlap {
+	o := &overlap{down: map[string]bool{}, roles: map[string]model.Role{}, cur: map[model.Role]int{}, max: map[model.Role]int{}}
+	for _, n := range spec.Nodes {
+		o.roles[n.Name] = n.Role
+	}
+	return o
+}
+
+func (o *overlap) event(e store.RolloutEvent) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	role := o.roles[e.Node]
+	switch {
+	case e.Step == string(ironic.StepTrigger) && e.Phase == string(ironic.Begin) && !o.down[e.Node]:
+		o.down[e.Node] = true
+		o.cur[role]++
+		o.max[role] = max(o.max[role], o.cur[role])
+	case (e.Step == string(ironic.StepWait) || e.Step == rollout.StepNode) && e.Phase == string(ironic.End) && o.down[e.Node]:
+		o.down[e.Node] = false
+		o.cur[role]--
+	}
+}
