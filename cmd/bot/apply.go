@@ -79,6 +79,15 @@ func (f *rolloutFlags) openStore(ctx context.Context) (*store.Store, error) {
 	return store.Open(ctx, store.Config{DataDir: f.dataDir, DatabaseURL: f.databaseURL})
 }
 
+// storeExists reports whether there is a store to read: PostgreSQL, or an SQLite file.
+func (f *rolloutFlags) storeExists() bool {
+	if f.databaseURL != "" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(f.dataDir, "bot.db"))
+	return err == nil
+}
+
 // repoName is how the journal names a local repository: its absolute path.
 func (f *rolloutFlags) repoName() string {
 	abs, err := filepath.Abs(f.repo)
@@ -209,8 +218,10 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// A dry run reads the journal (for the commit last deployed) when there is one, and
+	// creates none.
 	var st *store.Store
-	if !o.dryRun {
+	if !o.dryRun || o.storeExists() {
 		if st, err = o.openStore(ctx); err != nil {
 			return err
 		}

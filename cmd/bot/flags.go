@@ -52,3 +52,20 @@ func oneOf(flagName, value string, allowed ...string) error {
 	}
 	return nil
 }
+
+// parseInterleaved parses args whose positional arguments may come before, between or after
+// the flags ("ID --data-dir D" as well as "--data-dir D ID"), and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := parseArgs(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}

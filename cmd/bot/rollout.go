@@ -42,18 +42,19 @@ func runRolloutStatus(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs := newFlagSet("rollout status", "[ID] [flags]", stderr)
 	f.register(fs)
 	all := fs.Bool("journal", false, "print the whole journal of the rollout")
-	if err := parseArgs(fs, args); err != nil {
+	ids, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 1 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(1))
+	if len(ids) > 1 {
+		return fmt.Errorf("unexpected argument %q", ids[1])
 	}
 	st, err := f.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	if fs.NArg() == 0 {
+	if len(ids) == 0 {
 		list, err := st.Rollouts(ctx, store.RolloutFilter{})
 		if err != nil {
 			return err
@@ -69,7 +70,7 @@ func runRolloutStatus(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		return tw.Flush()
 	}
-	id := fs.Arg(0)
+	id := ids[0]
 	rec, err := st.Rollout(ctx, id)
 	if err != nil {
 		return err
@@ -132,13 +133,14 @@ func runRolloutResume(ctx context.Context, args []string, stdout, stderr io.Writ
 	var f rolloutFlags
 	fs := newFlagSet("rollout resume", "ID [flags]", stderr)
 	f.register(fs)
-	if err := parseArgs(fs, args); err != nil {
+	ids, err := parseInterleaved(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return errors.New("give the rollout's id (bot rollout status lists them)")
+	if len(ids) != 1 {
+		return errors.New("give one rollout id (bot rollout status lists them)")
 	}
-	id := fs.Arg(0)
+	id := ids[0]
 	st, err := f.openStore(ctx)
 	if err != nil {
 		return err

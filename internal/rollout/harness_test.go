@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -14,12 +13,12 @@ import (
 	"github.com/cluster-as-code/cluster-as-code/internal/cloudconfig"
 	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
 	"github.com/cluster-as-code/cluster-as-code/internal/fleetgen"
-	"github.com/cluster-as-code/cluster-as-code/internal/imageid"
 	"github.com/cluster-as-code/cluster-as-code/internal/ironic"
 	"github.com/cluster-as-code/cluster-as-code/internal/ironictest"
 	"github.com/cluster-as-code/cluster-as-code/internal/model"
 	"github.com/cluster-as-code/cluster-as-code/internal/plan"
 	"github.com/cluster-as-code/cluster-as-code/internal/rollout"
+	"github.com/cluster-as-code/cluster-as-code/internal/rollout/rollouttest"
 	"github.com/cluster-as-code/cluster-as-code/internal/store"
 )
 
@@ -39,7 +38,7 @@ type fixture struct {
 
 // fleetConfig is a fleet of one cluster: 3 masters, 2 DNS servers and agents.
 func fleetConfig(servers int) fleetgen.Config {
-	return fleetgen.Config{Racks: 1, ServersPerRack: 40, ServerCount: servers, Clusters: 1}
+	return fleetgen.Config{Racks: (servers + 39) / 40, ServersPerRack: 40, ServerCount: servers, Clusters: 1}
 }
 
 func newFixture(t testing.TB, opts ironictest.Options) *fixture {
@@ -100,32 +99,11 @@ func (f *fixture) enroll(repo *model.Repo) {
 	}
 }
 
-// publish puts a small whole-disk artifact in the store for every image the plan deploys.
+// publish puts a stand-in artifact in the store for every image the plan deploys.
 func (f *fixture) publish(p *plan.Plan) {
 	f.t.Helper()
-	ctx := context.Background()
-	done := map[string]bool{}
-	for _, c := range p.Clusters {
-		for _, n := range c.Nodes {
-			if n.ImageID == "" || done[n.ImageID] {
-				continue
-			}
-			done[n.ImageID] = true
-			if _, err := f.images.Get(imageid.ID(n.ImageID)); err == nil {
-				continue
-			}
-			st, err := f.images.Begin(ctx, imageid.ID(n.ImageID))
-			if err != nil {
-				f.t.Fatal(err)
-			}
-			a := artifacts.Artifact{Name: "disk.qcow2", Kind: artifacts.KindWholeDisk, Format: "qcow2"}
-			if _, err := st.AddReader(ctx, a, strings.NewReader("disk of "+n.ImageID)); err != nil {
-				f.t.Fatal(err)
-			}
-			if err := st.Commit(ctx, artifacts.Manifest{Name: n.Image}); err != nil {
-				f.t.Fatal(err)
-			}
-		}
+	if err := rollouttest.PublishImages(context.Background(), f.images, p); err != nil {
+		f.t.Fatal(err)
 	}
 }
 
