@@ -321,4 +321,3 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return fmt.Sprintf("%q", lines[len(lines)-1])
 }
-
