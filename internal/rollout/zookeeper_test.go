@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -186,7 +187,7 @@ func BenchmarkRollout(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for b.Loop() {
+	for range b.N {
 		b.StopTimer()
 		// The fake deploy sleeps deploy_delay twice.
 		f := newFixture(b, ironictest.Options{DeployDelay: d / 2})
@@ -218,6 +219,12 @@ func BenchmarkRollout(b *testing.B) {
 		b.ReportMetric(gate.Seconds(), "master-gate-s")
 		b.ReportMetric(deploy.Seconds(), "ironic-deploy-s")
 		b.ReportMetric(float64(calls)/float64(len(spec.Nodes)), "ironic-calls/node")
+		own := ironicDeployTime(b, f.ironic.LogPath(), start)
+		b.ReportMetric(own.Seconds(), "ironic-own-deploy-s")
+		b.ReportMetric(wall.Seconds()/(6*own+3*(own+gate)).Seconds(), "wall/ideal-with-ironic-own-D")
+		head, tail := waveOverheads(events)
+		b.ReportMetric(head.Seconds(), "wave-start-s")
+		b.ReportMetric(tail.Seconds(), "wave-end-s")
 		if err := zk.err(); err != nil {
 			b.Fatal(err)
 		}
@@ -281,3 +288,70 @@ func meanDeploy(events []store.RolloutEvent) time.Duration {
 	}
 	return sum / time.Duration(n)
 }
+
+// waveOverheads is the mean time a wave spends before its last node is triggered (observe,
+// prepare, trigger) and after its last node's deploy ended (finalize, gates).
+func waveOverheads(events []store.RolloutEvent) (head, tail time.Duration) {
+	type span struct{ begin, lastTrigger, lastWait, end time.Time }
+	waves := map[int]*span{}
+	for _, e := range events {
+		if e.Wave == 0 {
+			continue
+		}
+		w := waves[e.Wave]
+		if w == nil {
+			w = &span{}
+			waves[e.Wave] = w
+		}
+		switch {
+		case e.Step == rollout.StepWave && e.Phase == string(ironic.Begin):
+			w.begin = e.At
+		case e.Step == rollout.StepWave && e.Phase == string(ironic.End):
+			w.end = e.At
+		case e.Step == string(ironic.StepTrigger) && e.Phase == string(ironic.End) && e.At.After(w.lastTrigger):
+			w.lastTrigger = e.At
+		case e.Step == string(ironic.StepWait) && e.Phase == string(ironic.End) && e.At.After(w.lastWait):
+			w.lastWait = e.At
+		}
+	}
+	for _, w := range waves {
+		head += w.lastTrigger.Sub(w.begin)
+		tail += w.end.Sub(w.lastWait)
+	}
+	n := time.Duration(max(len(waves), 1))
+	return head / n, tail / n
+}
+
+// ironicDeployTime is the mean time Ironic itself took from "deploying" to "active" for the
+// deploys that began after since, from its log: D as Ironic ran it on this machine.
+func ironicDeployTime(tb testing.TB, logPath string, since time.Time) time.Duration {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	begins := map[string]time.Time{}
+	var sum time.Duration
+	n := 0
+	for _, m := range transitionLine.FindAllStringSubmatch(string(data), -1) {
+		at, err := time.ParseInLocation("2006-01-02 15:04:05.000", m[1], time.Local)
+		if err != nil || at.Before(since.Add(-time.Second)) {
+			continue
+		}
+		switch m[3] {
+		case "deploying":
+			begins[m[2]] = at
+		case "active":
+			if b, ok := begins[m[2]]; ok {
+				sum += at.Sub(b)
+				n++
+				delete(begins, m[2])
+			}
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / time.Duration(n)
+}
+
+var transitionLine = regexp.MustCompile(`(?m)^(\S+ \S+) \d+ INFO \S+ \[[^\]]*\] Node (\S+) moved to provision state "([^"]+)"`)
