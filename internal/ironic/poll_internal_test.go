@@ -15,8 +15,9 @@ func TestWaitsPollOftenOnlyWhenTheStateIsDue(t *testing.T) {
 	for _, c := range []struct {
 		elapsed, want time.Duration
 	}{
-		{-1, time.Second}, // a wait this run did not start
-		{0, time.Second},  // long before it is due
+		{-1, time.Second},                                 // a wait this run did not start
+		{0, 4 * time.Second},                              // long before it is due: every four intervals
+		{7 * time.Second, 2500 * time.Millisecond},        // until the window opens
 		{9200 * time.Millisecond, 300 * time.Millisecond}, // wake up when the window opens
 		{9600 * time.Millisecond, 250 * time.Millisecond}, // due: a quarter of the interval
 		{11 * time.Second, 250 * time.Millisecond},
