@@ -47,9 +47,9 @@ Usage:
   bot ironic enroll [--driver NAME] [--dry-run]
       Register the fleet's servers in Ironic (name, UUID, driver info, ports by MAC).
   bot serve [flags]
-      Run the GitHub App: take webhooks, plan every pull request that touches the fleet as the
-      check run "plan", answer /plan and /help. Configuration from flags or CAC_* variables;
-      see docs/github-app.md.
+      Run the GitHub App: plan every pull request that touches the fleet (the check run
+      "plan"), build its images, apply it on /apply or the Apply button and after merge, and
+      report deployments. Configuration from flags or CAC_* variables; see docs/github-app.md.
 
 Run 'bot COMMAND --help' for a command's flags.
 `

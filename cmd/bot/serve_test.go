@@ -187,13 +187,14 @@ func (s *served) accept(t *testing.T, event string, payload []byte) string {
 	return id
 }
 
-// waitFor polls until cond holds, for at most a minute.
+// waitFor polls until cond holds, for at most three minutes: a bound on a bot that is stuck,
+// generous because the package's tests (image builds, Ironic deploys) share two cores.
 func waitFor(t *testing.T, what string, log fmt.Stringer, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("waited a minute for %s; bot log:\n%s", what, log)
+			t.Fatalf("waited three minutes for %s; bot log:\n%s", what, log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -4,8 +4,15 @@
 // "plan", with every validation finding as an annotation, and comment
 // commands such as /plan are parsed, authorised and answered.
 //
-// Work happens in store jobs, one per delivery; the webhook handler never
-// talks to GitHub.
+// Applying is here too: /apply (or the plan's Apply button) checks the
+// apply requirements, locks the clusters for the pull request and starts
+// one rollout per cluster; a push to the default branch rolls out what the
+// clusters do not run yet. Each rollout is a task that runs package
+// rollout's Runner and reports it as a check run "apply: CLUSTER", a
+// deployment and a comment.
+//
+// Work happens in store jobs, one per delivery or task; the webhook
+// handler never talks to GitHub.
 package githubapp
 
 import (
@@ -66,6 +73,21 @@ type Config struct {
 	// Images builds, tests and publishes images; nil means pull requests
 	// get their plan only.
 	Images Images
+	// Rollouts is what rollouts act on (Ironic, gates, images); nil means
+	// the bot does not apply, and /apply says so.
+	Rollouts RolloutEnv
+	// ApplyRequirements are what /apply needs beside the command
+	// permission; nil means all of them (AllRequirements), an empty
+	// non-nil list none.
+	ApplyRequirements []Requirement
+	// RolloutProgressEvery bounds how often an apply check run shows a
+	// rollout's progress (a new wave or a failure shows at once); zero
+	// means 5 seconds.
+	RolloutProgressEvery time.Duration
+	// MaxRollouts bounds the rollouts this process runs at once, each
+	// holding a worker of the store for as long as it runs; more wait.
+	// Zero means 4.
+	MaxRollouts int
 }
 
 // App works webhook deliveries.
@@ -74,8 +96,15 @@ type App struct {
 	snapshots *snapshotCache
 	clients   Clients
 	state     State
+	journal   Journal
 	metrics   *Metrics
 	log       *slog.Logger
+	// rollouts ends when StopRollouts is called; running rollouts stop
+	// with it.
+	rollouts     context.Context
+	stopRollouts context.CancelFunc
+	// running holds a token per rollout this process runs.
+	running chan struct{}
 }
 
 // New returns an App. state may be nil until SetState; metrics and log may
@@ -96,7 +125,19 @@ func New(cfg Config, clients Clients, state State, metrics *Metrics, log *slog.L
 	if cfg.SnapshotCacheBytes == 0 {
 		cfg.SnapshotCacheBytes = 256 << 20
 	}
-	return &App{cfg: cfg, snapshots: newSnapshotCache(cfg.SnapshotCacheBytes), clients: clients, state: state, metrics: metrics, log: log}
+	if cfg.ApplyRequirements == nil {
+		cfg.ApplyRequirements = AllRequirements()
+	}
+	if cfg.RolloutProgressEvery <= 0 {
+		cfg.RolloutProgressEvery = 5 * time.Second
+	}
+	if cfg.MaxRollouts <= 0 {
+		cfg.MaxRollouts = 4
+	}
+	a := &App{cfg: cfg, snapshots: newSnapshotCache(cfg.SnapshotCacheBytes), clients: clients, state: state, metrics: metrics, log: log,
+		running: make(chan struct{}, cfg.MaxRollouts)}
+	a.rollouts, a.stopRollouts = context.WithCancel(context.Background())
+	return a
 }
 
 // SetState gives the app its durable state. The store that holds the state
@@ -141,6 +182,15 @@ func (a *App) route(ctx context.Context, d store.Delivery) error {
 		return a.onCheckRun(ctx, d, e)
 	case *github.CheckSuiteEvent:
 		return a.onCheckSuite(ctx, d, e)
+	case *github.PushEvent:
+		return a.onPush(ctx, d, e)
+	case *github.PullRequestReviewEvent:
+		// Approvals are read from the reviews API when /apply runs, which
+		// is current then (a review may be dismissed since); the event is
+		// only logged, for the record of who approved what.
+		logger(ctx).Info("pull request review", "pull", e.GetPullRequest().GetNumber(),
+			"reviewer", e.GetReview().GetUser().GetLogin(), "state", e.GetReview().GetState(), "action", e.GetAction())
+		return nil
 	}
 	logger(ctx).Debug("event not handled")
 	return nil
@@ -149,7 +199,7 @@ func (a *App) route(ctx context.Context, d store.Delivery) error {
 // Handled lists the events the app works; the webhook handler stores only
 // these.
 func Handled() []string {
-	return []string{"pull_request", "issue_comment", "check_run", "check_suite"}
+	return []string{"pull_request", "issue_comment", "check_run", "check_suite", "push", "pull_request_review"}
 }
 
 // pull identifies a pull request and the head to plan.
@@ -164,6 +214,8 @@ type pull struct {
 	// repository; buildApproved when someone with write access asked for
 	// its images to be built (/build).
 	fork, buildApproved bool
+	// repoHTML is the repository's page on GitHub, for links.
+	repoHTML string
 }
 
 func (p pull) key() string { return fmt.Sprintf("%s/%s#%d", p.owner, p.repo, p.number) }
@@ -171,6 +223,8 @@ func (p pull) key() string { return fmt.Sprintf("%s/%s#%d", p.owner, p.repo, p.n
 func (a *App) onPullRequest(ctx context.Context, d store.Delivery, e *github.PullRequestEvent) error {
 	switch e.GetAction() {
 	case "opened", "synchronize", "reopened", "ready_for_review":
+	case "closed":
+		return a.onClosed(ctx, e)
 	default:
 		return nil
 	}
@@ -184,6 +238,7 @@ func (a *App) onPullRequest(ctx context.Context, d store.Delivery, e *github.Pul
 		baseRef:      pr.GetBase().GetRef(),
 		reason:       "pull request " + e.GetAction(),
 		fork:         isFork(pr),
+		repoHTML:     e.GetRepo().GetHTMLURL(),
 	}
 	if err := p.check(); err != nil {
 		return store.Permanent(err)
@@ -201,8 +256,12 @@ func (p pull) check() error {
 	return nil
 }
 
-// onCheckRun recomputes a plan when someone presses "Re-run" on it.
+// onCheckRun recomputes a plan when someone presses "Re-run" on it, and
+// applies when someone presses its Apply button.
 func (a *App) onCheckRun(ctx context.Context, d store.Delivery, e *github.CheckRunEvent) error {
+	if e.GetAction() == "requested_action" {
+		return a.onRequestedAction(ctx, d, e)
+	}
 	run := e.GetCheckRun()
 	if e.GetAction() != "rerequested" || run.GetName() != planCheck || run.GetApp().GetID() != a.cfg.AppID {
 		return nil
@@ -255,7 +314,7 @@ func (a *App) replan(ctx context.Context, d store.Delivery, installation int64, 
 			continue
 		}
 		p := pull{installation: installation, owner: owner, repo: name, number: number,
-			headSHA: sha, baseRef: pr.GetBase().GetRef(), reason: reason, fork: isFork(pr)}
+			headSHA: sha, baseRef: pr.GetBase().GetRef(), reason: reason, fork: isFork(pr), repoHTML: repo.GetHTMLURL()}
 		if err := a.plan(ctx, d, p); err != nil {
 			return err
 		}

@@ -71,8 +71,9 @@ func (c *checkRun) start(ctx context.Context, p pull, publicURL string) error {
 // publish completes the check run with the plan: the rendered plan as
 // summary and every finding as an annotation, 50 per request. All but the
 // last batch go out while the run is still in progress, so it never shows
-// completed with half its annotations.
-func (c *checkRun) publish(ctx context.Context, p *plan.Plan, note string) error {
+// completed with half its annotations. actions are the buttons the
+// completed run offers.
+func (c *checkRun) publish(ctx context.Context, p *plan.Plan, note string, actions []*github.CheckRunAction) error {
 	title := planTitle(p)
 	summary := render.Markdown(p, summaryLimit-len(note)) + note
 	annotations := annotationsOf(p.Findings)
@@ -87,20 +88,21 @@ func (c *checkRun) publish(ctx context.Context, p *plan.Plan, note string) error
 			return fmt.Errorf("adding annotations to the plan check run: %w", err)
 		}
 	}
-	if err := c.complete(ctx, conclusion(p), output(title, summary, annotations)); err != nil {
+	if err := c.complete(ctx, conclusion(p), output(title, summary, annotations), actions...); err != nil {
 		return fmt.Errorf("completing the plan check run: %w", err)
 	}
 	return nil
 }
 
-// complete concludes the check run.
-func (c *checkRun) complete(ctx context.Context, conclusion string, out *github.CheckRunOutput) error {
+// complete concludes the check run, offering actions as buttons.
+func (c *checkRun) complete(ctx context.Context, conclusion string, out *github.CheckRunOutput, actions ...*github.CheckRunAction) error {
 	_, _, err := c.gh.Checks.UpdateCheckRun(ctx, c.owner, c.repo, c.id, github.UpdateCheckRunOptions{
 		Name:        c.checkName(),
 		Status:      github.String("completed"),
 		Conclusion:  github.String(conclusion),
 		CompletedAt: &github.Timestamp{Time: time.Now()},
 		Output:      out,
+		Actions:     actions,
 	})
 	return err
 }

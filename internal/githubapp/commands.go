@@ -15,8 +15,7 @@ import (
 // commentLimit is GitHub's limit on a comment's body, in characters.
 const commentLimit = 65536
 
-// commandSpec describes one comment command. Later commands (/apply,
-// /unlock, /build) are rows here.
+// commandSpec describes one comment command.
 type commandSpec struct {
 	name  string
 	usage string
@@ -33,6 +32,12 @@ func commandSpecs() []commandSpec {
 		{name: "plan", usage: "/plan", acts: true,
 			help: "compute the plan again for the pull request's current head",
 			run:  (*App).runPlan},
+		{name: "apply", usage: "/apply [CLUSTER…]", acts: true,
+			help: "deploy the pull request's head to the clusters named, or to every cluster its plan changes, once the apply requirements are met; locks those clusters for this pull request until it is merged or closed. On a halted rollout of the same head, resumes it",
+			run:  (*App).runApply},
+		{name: "unlock", usage: "/unlock [CLUSTER…]", acts: true,
+			help: "release the locks this pull request holds on the clusters named, or on all of them, so that other pull requests can apply there",
+			run:  (*App).runUnlock},
 		{name: "build", usage: "/build", acts: true,
 			help: "build and test the images a pull request from a fork changes (they are not built on their own: building runs the Dockerfile's code on the bot's host)",
 			run:  (*App).runBuild},
@@ -56,9 +61,11 @@ type commentContext struct {
 	gh           *github.Client
 	installation int64
 	owner, repo  string
-	number       int
-	commentID    int64
-	author       string
+	// repoHTML is the repository's page, https://github.com/OWNER/REPO.
+	repoHTML  string
+	number    int
+	commentID int64
+	author    string
 }
 
 // onIssueComment runs the commands in a new comment on an open pull
@@ -90,7 +97,7 @@ func (a *App) onIssueComment(ctx context.Context, d store.Delivery, e *github.Is
 	}
 	c := commentContext{
 		gh: gh, installation: e.GetInstallation().GetID(),
-		owner: e.GetRepo().GetOwner().GetLogin(), repo: e.GetRepo().GetName(),
+		owner: e.GetRepo().GetOwner().GetLogin(), repo: e.GetRepo().GetName(), repoHTML: e.GetRepo().GetHTMLURL(),
 		number: issue.GetNumber(), commentID: comment.GetID(), author: author.GetLogin(),
 	}
 	log := logger(ctx).With("pull", fmt.Sprintf("%s/%s#%d", c.owner, c.repo, c.number), "author", c.author)
@@ -173,7 +180,7 @@ func (a *App) planCurrentHead(ctx context.Context, d store.Delivery, c commentCo
 	}
 	p := pull{installation: c.installation, owner: c.owner, repo: c.repo, number: c.number,
 		headSHA: pr.GetHead().GetSHA(), baseRef: pr.GetBase().GetRef(), reason: reason,
-		fork: isFork(pr), buildApproved: buildApproved}
+		fork: isFork(pr), buildApproved: buildApproved, repoHTML: c.repoHTML}
 	if err := p.check(); err != nil {
 		return err
 	}
@@ -205,5 +212,17 @@ func (a *App) runHelp(ctx context.Context, _ store.Delivery, c commentContext, _
 		fmt.Fprintf(&b, "| `%s` | %s | %s permission |\n", s.usage, s.help, need)
 	}
 	b.WriteString("\nThe bot plans every pull request that touches `inventory/`, `clusters/`, `images/` or `specs/` on its own; see the `plan` check.")
+	if a.applies() {
+		var reqs []string
+		for _, r := range a.cfg.ApplyRequirements {
+			reqs = append(reqs, "`"+string(r)+"`")
+		}
+		if len(reqs) == 0 {
+			reqs = []string{"none"}
+		}
+		fmt.Fprintf(&b, " `/apply` (or the plan's **Apply** button) also needs the apply requirements: %s.", strings.Join(reqs, ", "))
+	} else {
+		b.WriteString(" This bot does not apply: it runs without Ironic.")
+	}
 	return a.reply(ctx, c, b.String())
 }

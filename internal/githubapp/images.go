@@ -236,27 +236,7 @@ func (p *progressReport) add(variant, line string) {
 
 // start updates the check run every progressEvery until stop is called.
 func (p *progressReport) start(ctx context.Context) (stop func()) {
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		tick := time.NewTicker(progressEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				p.flush(ctx)
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
+	return repeat(ctx, progressEvery, nil, p.flush)
 }
 
 func (p *progressReport) flush(ctx context.Context) {

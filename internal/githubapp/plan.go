@@ -118,7 +118,16 @@ func (a *App) finish(ctx context.Context, gh *github.Client, p pull, base string
 	if a.cfg.Images != nil && !a.buildsImages(p) && len(imageBuilds(result)) > 0 {
 		note = "\n\n> **Images not built yet.** This pull request comes from a fork, and building a Dockerfile runs its author's code on the bot's host: someone with write access comments `/build` to build and test its images.\n"
 	}
-	return result, run.publish(ctx, result, note)
+	locked, err := a.lockNote(ctx, p, result)
+	if err != nil {
+		return nil, err
+	}
+	note += locked
+	var actions []*github.CheckRunAction
+	if a.applyAllowed(result) {
+		actions = []*github.CheckRunAction{applyButton}
+	}
+	return result, run.publish(ctx, result, note, actions)
 }
 
 // superseded returns the newer head that replaced p's head, or "".
@@ -132,24 +141,44 @@ func (a *App) superseded(ctx context.Context, p pull) (string, error) {
 
 // compute loads both revisions through GitHub's tarball API and plans.
 func (a *App) compute(ctx context.Context, gh *github.Client, p pull, base string) (*plan.Plan, error) {
+	result, _, err := a.computeWithHead(ctx, gh, p, base)
+	return result, err
+}
+
+// computeWithHead is compute that also returns the head as loaded, which a
+// rollout deploys.
+func (a *App) computeWithHead(ctx context.Context, gh *github.Client, p pull, base string) (*plan.Plan, plan.Snapshot, error) {
 	reader := fleet.NewReader()
-	baseFS, err := a.tarball(ctx, gh, p, base)
+	baseSnap, err := a.loadSnapshot(ctx, reader, gh, p.owner, p.repo, base, true)
 	if err != nil {
-		return nil, err
+		return nil, plan.Snapshot{}, err
 	}
-	headFS, err := a.tarball(ctx, gh, p, p.headSHA)
+	headSnap, err := a.loadSnapshot(ctx, reader, gh, p.owner, p.repo, p.headSHA, false)
 	if err != nil {
-		return nil, err
+		return nil, plan.Snapshot{}, err
 	}
-	baseSnap, err := reader.LoadBase(ctx, baseFS, "base "+short(base), base)
+	return plan.Compute(baseSnap, headSnap), headSnap, nil
+}
+
+// loadSnapshot downloads (or takes from the cache) one commit and loads it,
+// as a base (where findings do not matter) or as a head.
+func (a *App) loadSnapshot(ctx context.Context, reader *fleet.Reader, gh *github.Client, owner, repo, sha string, asBase bool) (plan.Snapshot, error) {
+	fsys, err := a.tarball(ctx, gh, pull{owner: owner, repo: repo}, sha)
 	if err != nil {
-		return nil, fmt.Errorf("loading base %s: %w", short(base), err)
+		return plan.Snapshot{}, err
 	}
-	headSnap, err := reader.Load(ctx, headFS, "head "+short(p.headSHA), p.headSHA)
+	if asBase {
+		snap, err := reader.LoadBase(ctx, fsys, "base "+short(sha), sha)
+		if err != nil {
+			return plan.Snapshot{}, fmt.Errorf("loading base %s: %w", short(sha), err)
+		}
+		return snap, nil
+	}
+	snap, err := reader.Load(ctx, fsys, "head "+short(sha), sha)
 	if err != nil {
-		return nil, fmt.Errorf("loading head %s: %w", short(p.headSHA), err)
+		return plan.Snapshot{}, fmt.Errorf("loading head %s: %w", short(sha), err)
 	}
-	return plan.Compute(baseSnap, headSnap), nil
+	return snap, nil
 }
 
 // tarball returns the fleet folders of one commit, downloaded unless a

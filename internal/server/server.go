@@ -1,7 +1,8 @@
 // Package server wires the bot's GitHub App together: the store and its job
-// queue, the GitHub clients, the app that works deliveries, and the HTTP
-// server with its webhook, health and metrics endpoints. It owns start-up
-// and graceful shutdown.
+// queue, the GitHub clients, the app that works deliveries, what rollouts
+// act on (Ironic, health gates, config drives, images), and the HTTP server
+// with its webhook, health, metrics, image and rollout endpoints. It owns
+// start-up and graceful shutdown.
 package server
 
 import (
@@ -64,6 +65,9 @@ type Config struct {
 	// Images, when set, builds, tests and publishes the images a pull
 	// request changes, and serves them under /images/.
 	Images *ImageConfig
+	// Apply, when set, lets the bot apply plans through Ironic: /apply,
+	// the plan's Apply button, and rollouts of the default branch.
+	Apply *ApplyConfig
 }
 
 // ImageConfig configures the image pipeline of the server.
@@ -84,6 +88,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	store    *store.Store
+	app      *githubapp.App
 	http     *http.Server
 	listener net.Listener
 }
@@ -126,9 +131,25 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		CommandPermission: cfg.CommandPermission,
 	}
 	var pipeline *imagepipeline.Pipeline
+	var artifactStore *artifacts.Store
 	if cfg.Images != nil {
 		pipeline = &imagepipeline.Pipeline{Builder: &imagebuild.Builder{Buildah: cfg.Images.Buildah, WorkDir: cfg.Images.WorkDir}}
 		appCfg.Images = pipeline
+		artifactStore, err = artifacts.Open(cfg.Images.Store)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Apply != nil {
+		env, err := newRolloutEnv(cfg, artifactStore)
+		if err != nil {
+			return nil, err
+		}
+		appCfg.Rollouts = env
+		appCfg.ApplyRequirements = cfg.Apply.Requirements
+		appCfg.RolloutProgressEvery = cfg.Apply.ProgressEvery
+		appCfg.MaxRollouts = cfg.Apply.MaxRollouts
+		log.Info("applying through Ironic", "ironic", cfg.Apply.Ironic.URL, "image_url", env.imageURL, "requirements", fmt.Sprint(cfg.Apply.Requirements))
 	}
 	app := githubapp.New(appCfg, clients, nil, appMetrics, log)
 
@@ -138,18 +159,33 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Handler:     app.Handle,
 		Workers:     cfg.Workers,
 		Logger:      log.With("component", "queue"),
+		Tasks:       map[string]store.TaskKind{},
 	}
-	var artifactStore *artifacts.Store
 	if cfg.Images != nil {
-		artifactStore, err = artifacts.Open(cfg.Images.Store)
-		if err != nil {
-			return nil, err
-		}
 		timeout := cfg.Images.Timeout
 		if timeout == 0 {
 			timeout = time.Hour
 		}
-		storeCfg.Tasks = map[string]store.TaskKind{githubapp.TaskImageBuild: {Handler: app.HandleImageBuild, Timeout: timeout}}
+		storeCfg.Tasks[githubapp.TaskImageBuild] = store.TaskKind{Handler: app.HandleImageBuild, Timeout: timeout}
+	}
+	if cfg.Apply != nil {
+		timeout := cfg.Apply.Timeout
+		if timeout == 0 {
+			timeout = 12 * time.Hour
+		}
+		storeCfg.Tasks[githubapp.TaskRollout] = store.TaskKind{Handler: app.HandleRollout, Timeout: timeout}
+		// A rollout holds a worker for as long as it runs: the queue gets
+		// a worker more per rollout that may run at once, so deliveries
+		// keep theirs.
+		workers := cfg.Workers
+		if workers == 0 {
+			workers = 4
+		}
+		maxRollouts := cfg.Apply.MaxRollouts
+		if maxRollouts == 0 {
+			maxRollouts = 4
+		}
+		storeCfg.Workers = workers + maxRollouts
 	}
 	st, err := store.Open(ctx, storeCfg)
 	if err != nil {
@@ -161,6 +197,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 	}()
 	app.SetState(st)
+	app.SetJournal(st)
 	if pipeline != nil {
 		pipeline.Store = artifactStore
 	}
@@ -189,10 +226,13 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		// Ironic fetches image_source from here, with range requests.
 		mux.Handle("/images/", artifactStore.Handler("/images/"))
 	}
+	// Deployments' log_url and the apply check runs' details link here.
+	mux.Handle("GET /rollouts/{id}", rolloutPage(st))
+	mux.Handle("GET /rollouts/{$}", rolloutList(st))
 	// The check runs' "Details" link (the public URL) lands here.
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "cluster-as-code: plans for the fleet repository's pull requests appear as the check run \"plan\" on GitHub.\nWebhooks: POST %s\n", WebhookPath)
+		fmt.Fprintf(w, "cluster-as-code: plans for the fleet repository's pull requests appear as the check run \"plan\" on GitHub.\nWebhooks: POST %s\nRollouts: GET /rollouts/\n", WebhookPath)
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -203,6 +243,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		cfg:      cfg,
 		log:      log,
 		store:    st,
+		app:      app,
 		listener: ln,
 		http: &http.Server{
 			Handler:           mux,
@@ -250,7 +291,8 @@ func (s *Server) Addr() net.Addr { return s.listener.Addr() }
 
 // Run serves until ctx ends, then shuts down gracefully: it stops taking
 // connections, finishes the requests in flight (so every delivery answered
-// 2xx is stored), waits for running jobs, and closes the store.
+// 2xx is stored), cuts running rollouts off (they resume at the next
+// start), waits for the other running jobs, and closes the store.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.store.Start(ctx); err != nil {
 		s.store.Close()
@@ -265,6 +307,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case serveErr = <-served:
 	}
 	s.log.Info("shutting down")
+	// Rollouts are journaled and resume at the next start: cut them off
+	// rather than wait for hours.
+	s.app.StopRollouts()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	var errs []error
