@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -62,5 +63,28 @@ func TestDryRunPrintsTheIronicCallsOfEveryNodeInWaveOrder(t *testing.T) {
 	}
 	if strings.Contains(out, "user_data") {
 		t.Error("the dry run shows the config drive's content")
+	}
+}
+
+// missingImages resolves nothing.
+type missingImages struct{}
+
+func (missingImages) Resolve(context.Context, string) (ironic.Image, error) {
+	return ironic.Image{}, errors.New("not published")
+}
+
+func TestAnUnpublishedImageIsReportedOnceWithTheNodesThatNeedIt(t *testing.T) {
+	f := &fixture{t: t, cluster: "c000"}
+	v1 := f.snapshot(fleetConfig(12), "v1")
+	cfg2 := fleetConfig(12)
+	cfg2.AgentPackages = "xfsprogs=6.1.0-1 jq"
+	v2 := f.snapshot(cfg2, "v2")
+	_, err := rollout.NewSpec(context.Background(), plan.Compute(v1, v2), "c000", v2.Repo, "acme/fleet", "cli", missingImages{})
+	if err == nil {
+		t.Fatal("a rollout of unpublished images was specified")
+	}
+	msg := err.Error()
+	if strings.Count(msg, "not published") != 1 || !strings.Contains(msg, "image agent (") || !strings.Contains(msg, "needed by srv00005, srv00006") {
+		t.Errorf("error = %s; want the agent image once, with the agents that need it", msg)
 	}
 }

@@ -97,7 +97,9 @@ func NewSpec(ctx context.Context, p *plan.Plan, cluster string, head *model.Repo
 		}
 	}
 	resolved := map[string]ironic.Image{}
-	var errs []error
+	failed := map[string]error{}   // image id → why it cannot be resolved
+	users := map[string][]string{} // image id → the nodes that need it, when it failed
+	var order []string             // failed image ids, in the order first met
 	for _, a := range cp.Nodes {
 		if !inWave[a.Name] {
 			continue
@@ -110,12 +112,17 @@ func NewSpec(ctx context.Context, p *plan.Plan, cluster string, head *model.Repo
 			}
 		}
 		if a.Action != plan.Decommission {
+			if _, bad := failed[a.ImageID]; bad {
+				users[a.ImageID] = append(users[a.ImageID], a.Name)
+				continue
+			}
 			img, ok := resolved[a.ImageID]
 			if !ok {
 				var err error
-				img, err = images.Resolve(ctx, a.ImageID)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("node %s: image %s (%.12s): %w", a.Name, a.Image, a.ImageID, err))
+				if img, err = images.Resolve(ctx, a.ImageID); err != nil {
+					failed[a.ImageID] = fmt.Errorf("image %s (%.12s): %w", a.Image, a.ImageID, err)
+					users[a.ImageID] = []string{a.Name}
+					order = append(order, a.ImageID)
 					continue
 				}
 				resolved[a.ImageID] = img
@@ -124,8 +131,12 @@ func NewSpec(ctx context.Context, p *plan.Plan, cluster string, head *model.Repo
 		}
 		s.Nodes = append(s.Nodes, n)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return Spec{}, err
+	if len(order) > 0 {
+		var errs []error
+		for _, id := range order {
+			errs = append(errs, fmt.Errorf("%w (needed by %s)", failed[id], strings.Join(users[id], ", ")))
+		}
+		return Spec{}, errors.Join(errs...)
 	}
 	return s, nil
 }
