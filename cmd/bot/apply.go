@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/cluster-as-code/cluster-as-code/internal/cloudconfig"
+	"github.com/cluster-as-code/cluster-as-code/internal/etcdmember"
 	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
 	"github.com/cluster-as-code/cluster-as-code/internal/health"
 	"github.com/cluster-as-code/cluster-as-code/internal/ironic"
@@ -108,20 +109,49 @@ func (f *rolloutFlags) gates(repo *model.Repo, cluster string) (*health.Gates, e
 	if c == nil {
 		return nil, fmt.Errorf("cluster %q is not in the repository", cluster)
 	}
-	opts := health.Options{}
-	if f.gateAddresses != "" {
-		m, err := readGateAddresses(f.gateAddresses)
-		if err != nil {
-			return nil, err
-		}
-		opts.Resolver = func(n *model.Node, port int) string {
-			if a, ok := m[n.Name.V+":"+strconv.Itoa(port)]; ok {
-				return a
-			}
-			return health.DefaultResolver(n, port)
-		}
+	res, err := f.resolver()
+	if err != nil {
+		return nil, err
 	}
-	return health.New(c, repo.ClusterSpecs, opts), nil
+	return health.New(c, repo.ClusterSpecs, health.Options{Resolver: res}), nil
+}
+
+// resolver is where the bot reaches a node's port: --gate-addresses, else the LAN IP.
+func (f *rolloutFlags) resolver() (health.Resolver, error) {
+	if f.gateAddresses == "" {
+		return health.DefaultResolver, nil
+	}
+	m, err := readGateAddresses(f.gateAddresses)
+	if err != nil {
+		return nil, err
+	}
+	return func(n *model.Node, port int) string {
+		if a, ok := m[n.Name.V+":"+strconv.Itoa(port)]; ok {
+			return a
+		}
+		return health.DefaultResolver(n, port)
+	}, nil
+}
+
+// etcdMasters is how the cluster's masters' etcd members are replaced before a master is
+// re-imaged, when the cluster's specs check etcd; false when they do not.
+func (f *rolloutFlags) etcdMasters(repo *model.Repo, cluster string) (etcdmember.Masters, bool, error) {
+	for _, c := range repo.Clusters {
+		if c.Name.V != cluster {
+			continue
+		}
+		m, ok := etcdmember.ForCluster(c, repo.ClusterSpecs)
+		if !ok {
+			return m, false, nil
+		}
+		res, err := f.resolver()
+		if err != nil {
+			return m, false, err
+		}
+		m.Resolve = res
+		return m, true, nil
+	}
+	return etcdmember.Masters{}, false, nil
 }
 
 // readGateAddresses reads 'NODE:PORT HOST:PORT' lines; # starts a comment.
@@ -152,12 +182,13 @@ func readGateAddresses(path string) (map[string]string, error) {
 	return m, sc.Err()
 }
 
-// driveSource builds config drives from the head repository, resolving secrets.
-func (f *rolloutFlags) driveSource(repo *model.Repo, cluster string) func(ctx context.Context, node string) (json.RawMessage, error) {
+// driveSource builds config drives from the head repository, resolving secrets; a node the
+// runner says joins a running cluster gets a drive that joins it.
+func (f *rolloutFlags) driveSource(repo *model.Repo, cluster string) rollout.DriveFunc {
 	res := secrets.New(secrets.Config{Dir: f.secretsDir, VaultAddr: os.Getenv("VAULT_ADDR"), VaultToken: os.Getenv("VAULT_TOKEN"),
 		VaultNamespace: os.Getenv("VAULT_NAMESPACE")})
-	return func(ctx context.Context, node string) (json.RawMessage, error) {
-		d, err := cloudconfig.ForNode(ctx, repo, cluster, node, res)
+	return func(ctx context.Context, node string, joinExisting bool) (json.RawMessage, error) {
+		d, err := cloudconfig.ForNodeWith(ctx, repo, cluster, node, res, cloudconfig.Options{JoinExisting: joinExisting})
 		if err != nil {
 			return nil, err
 		}
@@ -285,8 +316,9 @@ func (o applyOptions) baseSnapshot(ctx context.Context, r *fleet.Reader, st *sto
 	return r.GitBase(ctx, o.repo, "HEAD")
 }
 
-// runner wires a real rollout: Ironic, gates, config drives, the journal; progress goes to
-// stderr, one line per change.
+// runner wires a real rollout: Ironic, gates, config drives, the journal, and when the
+// cluster's specs check etcd, the replacement of a master's etcd member before it is
+// re-imaged; progress goes to stderr, one line per change.
 func (f *rolloutFlags) runner(ctx context.Context, st *store.Store, head *model.Repo, cluster string, gates *health.Gates, stderr io.Writer) (*rollout.Runner, error) {
 	cfg, err := f.ironicConfig()
 	if err != nil {
@@ -296,20 +328,22 @@ func (f *rolloutFlags) runner(ctx context.Context, st *store.Store, head *model.
 	if err != nil {
 		return nil, err
 	}
-	var last string
-	return &rollout.Runner{
+	masters, hasEtcd, err := f.etcdMasters(head, cluster)
+	if err != nil {
+		return nil, err
+	}
+	r := &rollout.Runner{
 		Journal:     st,
 		Provisioner: ironic.NewProvisioner(client, cfg),
 		Gates:       gates,
 		ConfigDrive: f.driveSource(head, cluster),
 		Tree:        rollout.TreeDigest(head),
-		Progress: func(p rollout.Progress) {
-			if line := p.String(); line != last {
-				last = line
-				fmt.Fprintf(stderr, "%s %s\n", time.Now().Format("15:04:05"), line)
-			}
-		},
-	}, nil
+		Progress:    progressPrinter(stderr, time.Now),
+	}
+	if hasEtcd {
+		r.BeforeNode = func(ctx context.Context, n rollout.Node) error { return masters.ReplaceIfMaster(ctx, n.Role, n.Name) }
+	}
+	return r, nil
 }
 
 // finishRollout runs the rollout and prints how it ended.
@@ -353,12 +387,22 @@ func (o applyOptions) dryRunApply(ctx context.Context, spec rollout.Spec, head *
 		}
 		cfg.Read, cfg.Ironic = client, icfg
 	}
-	cfg.ConfigDrive = func(ctx context.Context, node string) (json.RawMessage, error) {
-		d, err := cloudconfig.ForNode(ctx, head, spec.Cluster, node, maskedSecrets{})
+	cfg.ConfigDrive = func(ctx context.Context, node string, joinExisting bool) (json.RawMessage, error) {
+		d, err := cloudconfig.ForNodeWith(ctx, head, spec.Cluster, node, maskedSecrets{}, cloudconfig.Options{JoinExisting: joinExisting})
 		if err != nil {
 			return nil, err
 		}
 		return d.Redacted().JSON()
+	}
+	if _, ok, err := o.etcdMasters(head, spec.Cluster); err != nil {
+		return err
+	} else if ok {
+		cfg.Before = func(n rollout.Node) string {
+			if n.Role != model.Masters {
+				return ""
+			}
+			return "replace its etcd member (remove, add again) through the other masters"
+		}
 	}
 	lines, err := rollout.DryRun(ctx, spec, cfg)
 	fmt.Fprintf(stdout, "Dry run of %s: nothing was changed.\n", spec.Cluster)

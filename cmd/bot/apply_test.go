@@ -194,6 +194,7 @@ func TestApplyRollsOutAChangeFromTheCommitLastDeployed(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "succeeded") || !strings.Contains(r.stderr, e.v1[:12]) {
 		t.Fatalf("bot apply: %s", r)
 	}
+	t.Logf("bot apply shows:\n%s%s", r.stderr, r.stdout)
 	want := e.wantImages()
 	for _, n := range e.nodes() {
 		if n.ProvisionState != "active" || n.Extra[ironic.ExtraImageID] != want[n.UUID] {

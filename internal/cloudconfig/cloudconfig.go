@@ -54,11 +54,30 @@ type Drive struct {
 // ForNode builds the config drive of one node of a cluster. It resolves the secrets the node's
 // role needs through secrets, which may be nil for a role that needs none. Errors name the
 // cluster, the node and a secret's reference, never a secret's value.
+// A master's etcd starts as a member of a new cluster (ETCD_INITIAL_CLUSTER_STATE=new); see
+// ForNodeWith for one that joins a running cluster.
 func ForNode(ctx context.Context, repo *model.Repo, cluster, node string, secrets SecretResolver) (Drive, error) {
+	return ForNodeWith(ctx, repo, cluster, node, secrets, Options{})
+}
+
+// Options are how a node boots, beside its configuration in the repository. They change the
+// drive but not its Hash, which identifies the machine's configuration.
+type Options struct {
+	// JoinExisting says the node joins a running cluster rather than bootstrapping a new one
+	// with the other masters: a master's etcd starts with ETCD_INITIAL_CLUSTER_STATE=existing
+	// (its member must have been added to the cluster first: etcdctl member add, see package
+	// etcdmember). False means "new": every master is provisioned together. It changes nothing
+	// for other roles.
+	JoinExisting bool
+}
+
+// ForNodeWith is ForNode with options.
+func ForNodeWith(ctx context.Context, repo *model.Repo, cluster, node string, secrets SecretResolver, opts Options) (Drive, error) {
 	in, err := lookup(repo, cluster, node)
 	if err != nil {
 		return Drive{}, err
 	}
+	in.opts = opts
 	vals, err := resolve(ctx, in, secrets)
 	if err != nil {
 		return Drive{}, err
@@ -68,7 +87,9 @@ func ForNode(ctx context.Context, repo *model.Repo, cluster, node string, secret
 
 // Hash is the SHA-256 of a node's config drive with every secret replaced by its fingerprint
 // (the reference, never a value): what the plan can record on the Ironic node to tell whether
-// a deployed node matches git. It resolves nothing.
+// a deployed node matches git. It resolves nothing. It does not depend on Options: the etcd
+// bootstrap mode is left out, so a master re-imaged to join its running cluster has the hash of
+// the one provisioned with the cluster.
 func Hash(ctx context.Context, repo *model.Repo, cluster, node string) (string, error) {
 	in, err := lookup(repo, cluster, node)
 	if err != nil {
@@ -78,6 +99,7 @@ func Hash(ctx context.Context, repo *model.Repo, cluster, node string) (string, 
 	for _, s := range in.secretsNeeded() {
 		vals[s.Ref.V] = "fingerprint:" + s.Fingerprint()
 	}
+	in.hashing = true
 	d, err := build(in, vals)
 	if err != nil {
 		return "", err
@@ -131,6 +153,10 @@ type input struct {
 	// masters are the cluster's masters by provision_id, so that reordering the file changes
 	// nothing.
 	masters []*model.Node
+	opts    Options
+	// hashing leaves the bootstrap mode (ETCD_INITIAL_CLUSTER_STATE) out of the user data, so
+	// that Hash is what it was before the mode existed and does not depend on Options.
+	hashing bool
 }
 
 func lookup(repo *model.Repo, cluster, node string) (input, error) {

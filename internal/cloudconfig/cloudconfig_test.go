@@ -597,3 +597,68 @@ func TestHash(t *testing.T) {
 		t.Errorf("no hash for an agent")
 	}
 }
+
+// TestJoinExisting: a master joining its running cluster starts etcd as "existing", one of a
+// new cluster as "new"; the option changes no other file, no other role, and not the hash.
+func TestJoinExisting(t *testing.T) {
+	ctx := context.Background()
+	repo := exampleRepo(t)
+	for _, tc := range []struct {
+		node, want string
+		opts       Options
+	}{
+		{"able", "new", Options{}},
+		{"able", "existing", Options{JoinExisting: true}},
+		{"theta", "existing", Options{JoinExisting: true}},
+	} {
+		d, err := ForNodeWith(ctx, repo, testCluster, tc.node, newResolver(), tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, files := writeFiles(t, d.UserData)
+		if got := envValue(t, files["/etc/cluster/etcd.env"], "ETCD_INITIAL_CLUSTER_STATE"); got != tc.want {
+			t.Errorf("%s with %+v: ETCD_INITIAL_CLUSTER_STATE=%s, want %s", tc.node, tc.opts, got, tc.want)
+		}
+	}
+
+	plain, err := ForNode(ctx, repo, testCluster, "able", newResolver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	joining, err := ForNodeWith(ctx, repo, testCluster, "able", newResolver(), Options{JoinExisting: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, a := writeFiles(t, plain.UserData)
+	_, b := writeFiles(t, joining.UserData)
+	for path, content := range a {
+		if path != "/etc/cluster/etcd.env" && b[path] != content {
+			t.Errorf("%s differs when joining: got %q, want %q", path, b[path], content)
+		}
+	}
+	if got, want := strings.Replace(b["/etc/cluster/etcd.env"], "=existing", "=new", 1), a["/etc/cluster/etcd.env"]; got != want {
+		t.Errorf("etcd.env differs beyond the state when joining:\n%s\nwant\n%s", b["/etc/cluster/etcd.env"], want)
+	}
+
+	agent, _ := ForNode(ctx, repo, testCluster, "earner", nil)
+	agentJoin, _ := ForNodeWith(ctx, repo, testCluster, "earner", nil, Options{JoinExisting: true})
+	if agent.UserData != agentJoin.UserData || strings.Contains(agent.UserData, "ETCD_") {
+		t.Errorf("an agent's drive depends on JoinExisting or holds etcd settings:\n%s", agentJoin.UserData)
+	}
+
+	// The hashes the plan records on deployed nodes are those from before the bootstrap mode
+	// was written to the drive: adding it must not make every master look changed.
+	for node, want := range map[string]string{
+		"able":   "abd0ce3dfd23d442d906471f2025d347af1917d7b7af46907a354c7844e04587",
+		"theta":  "951f17917e17b33d831cb71adde33ae3070b6cce5f1e680e6f6a72a6006b9d7f",
+		"earner": "e4d2dbff1704cf898a8932a622b955ee44325fe872c9d8f7e80753c52bcb1b89",
+	} {
+		got, err := Hash(ctx, repo, testCluster, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("Hash(%s) = %s, want %s (the hash before ETCD_INITIAL_CLUSTER_STATE)", node, got, want)
+		}
+	}
+}

@@ -28,6 +28,10 @@ const (
 	etcdClient   = 2379
 )
 
+// EtcdPeerURL is the peer URL a master's etcd advertises, http://IP:2380, for its LAN IP
+// without the prefix length.
+func EtcdPeerURL(ip string) string { return fmt.Sprintf("http://%s:%d", ip, etcdPeerPort) }
+
 // userData renders the #cloud-config document. secrets maps a secret's reference to the text
 // that stands for it: its value, or the mask.
 //
@@ -96,7 +100,7 @@ func masterFiles(in input, secrets map[string]string) ([]file, error) {
 			return nil, fmt.Errorf("master %q: %w", m.Name.V, err)
 		}
 		servers = append(servers, fmt.Sprintf("server.%d=%s:%s", m.ProvisionID.V, mip, zkPeerPorts))
-		initial = append(initial, fmt.Sprintf("%s=http://%s:%d", m.Name.V, mip, etcdPeerPort))
+		initial = append(initial, m.Name.V+"="+EtcdPeerURL(mip))
 	}
 	token := c.Etcd.Token.V
 	if token == "" {
@@ -113,13 +117,23 @@ func masterFiles(in input, secrets map[string]string) ([]file, error) {
 	if !ok {
 		return nil, fmt.Errorf("secret %q was not resolved: %w", pw.Ref.V, ErrSecret)
 	}
-	etcd, err := env(
+	etcdVars := []string{
 		"ETCD_NAME", n.Name.V,
-		"ETCD_INITIAL_ADVERTISE_PEER_URLS", fmt.Sprintf("http://%s:%d", ip, etcdPeerPort),
+		"ETCD_INITIAL_ADVERTISE_PEER_URLS", EtcdPeerURL(ip),
 		"ETCD_ADVERTISE_CLIENT_URLS", fmt.Sprintf("http://%s:%d", ip, etcdClient),
 		"ETCD_INITIAL_CLUSTER", strings.Join(initial, ","),
 		"ETCD_INITIAL_CLUSTER_TOKEN", token,
-	)
+	}
+	if !in.hashing {
+		// A master re-imaged into a running cluster has an empty data directory: as "new" etcd
+		// would refuse to start; as "existing" it fetches the data from the other members.
+		state := "new"
+		if in.opts.JoinExisting {
+			state = "existing"
+		}
+		etcdVars = append(etcdVars, "ETCD_INITIAL_CLUSTER_STATE", state)
+	}
+	etcd, err := env(etcdVars...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,6 @@
-// Package etcdtest starts a real single-member etcd for one test, on free ports of 127.0.0.1,
-// with its data and log in the test's temporary directory.
+// Package etcdtest starts a real etcd for one test — a single member (Start) or a cluster of
+// several (StartCluster) — on free ports of 127.0.0.1, with data and logs in the test's
+// temporary directory.
 //
 // It needs Debian's etcd-server package (/usr/bin/etcd, etcd 3.4). Where it is missing the test
 // is skipped, except under CI (the CI environment variable is set), where it fails.
@@ -22,17 +23,25 @@ import (
 	"time"
 )
 
+// ErrUnhealthy is wrapped by a start's error when the server ran but did not become healthy in
+// time.
+var ErrUnhealthy = errors.New("not healthy")
+
 // command is the etcd server, found on PATH.
 const command = "etcd"
 
 // readyTimeout bounds how long a start waits for /health; etcd answers within a second.
 const readyTimeout = 30 * time.Second
 
-// Server is a running single-member etcd. Its methods are safe for concurrent use.
+// Server is one etcd member: a single-member etcd from Start, or a member of a Cluster. Its
+// methods are safe for concurrent use.
 type Server struct {
 	dir        string
+	name       string
 	clientAddr string
 	peerAddr   string
+	// initialCluster is --initial-cluster; empty means the server alone.
+	initialCluster string
 
 	op      sync.Mutex // serialises Start and Stop
 	mu      sync.Mutex // guards the fields below
@@ -60,7 +69,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skipf("etcdtest: %v", err)
 	}
-	s := &Server{dir: t.TempDir()}
+	s := &Server{dir: t.TempDir(), name: "etcdtest"}
 	// Registered before the server starts: it runs before t.TempDir removes the directory.
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -100,9 +109,31 @@ func (s *Server) URL() string { return "http://" + s.clientAddr }
 // LogPath is the server's log.
 func (s *Server) LogPath() string { return filepath.Join(s.dir, "etcd.log") }
 
-// Start starts the server (again, on its data and ports) and waits until it is healthy.
-// Starting a running server is an error.
-func (s *Server) Start() error {
+// Name is the member's name (--name).
+func (s *Server) Name() string { return s.name }
+
+// PeerURL is the member's peer URL: http://127.0.0.1:PORT.
+func (s *Server) PeerURL() string { return "http://" + s.peerAddr }
+
+// DataDir is the member's data directory.
+func (s *Server) DataDir() string { return filepath.Join(s.dir, "data") }
+
+// Start starts the server (again, on its data and ports) with --initial-cluster-state new and
+// waits until it is healthy. Starting a running server is an error.
+func (s *Server) Start() error { return s.StartState("new", readyTimeout) }
+
+// StartExisting starts the server with --initial-cluster-state existing — how a member that
+// was added to a running cluster (etcdctl member add) first starts — and waits until it is
+// healthy.
+func (s *Server) StartExisting() error { return s.StartState("existing", readyTimeout) }
+
+// StartState starts the server with --initial-cluster-state state ("new" or "existing") and
+// waits up to timeout for it to become healthy; zero means 30s. A server that is not healthy
+// by then is killed and the error says so.
+func (s *Server) StartState(state string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = readyTimeout
+	}
 	s.op.Lock()
 	defer s.op.Unlock()
 	s.mu.Lock()
@@ -125,15 +156,19 @@ func (s *Server) Start() error {
 	}
 	defer out.Close()
 	client, peer := "http://"+s.clientAddr, "http://"+s.peerAddr
+	initial := s.initialCluster
+	if initial == "" {
+		initial = s.name + "=" + peer
+	}
 	cmd := exec.Command(command,
-		"--name", "etcdtest",
-		"--data-dir", filepath.Join(s.dir, "data"),
+		"--name", s.name,
+		"--data-dir", s.DataDir(),
 		"--listen-client-urls", client,
 		"--advertise-client-urls", client,
 		"--listen-peer-urls", peer,
 		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "etcdtest="+peer,
-		"--initial-cluster-state", "new",
+		"--initial-cluster", initial,
+		"--initial-cluster-state", state,
 		"--initial-cluster-token", "etcdtest",
 		"--logger", "zap",
 		"--log-outputs", "stderr",
@@ -157,7 +192,7 @@ func (s *Server) Start() error {
 		close(exited)
 	}()
 
-	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	hc := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -175,7 +210,7 @@ func (s *Server) Start() error {
 			return fmt.Errorf("etcdtest: %s exited before it was healthy: %v", command, err)
 		case <-ctx.Done():
 			s.signal(syscall.SIGKILL)
-			return fmt.Errorf("etcdtest: GET %s/health did not answer {\"health\":\"true\"} within %v", s.URL(), readyTimeout)
+			return fmt.Errorf("etcdtest: %w: GET %s/health did not answer {\"health\":\"true\"} within %v", ErrUnhealthy, s.URL(), timeout)
 		case <-tick.C:
 		}
 	}
@@ -201,6 +236,28 @@ func (s *Server) Stop() {
 	s.op.Lock()
 	defer s.op.Unlock()
 	s.signal(syscall.SIGTERM)
+}
+
+// Wipe deletes the member's data directory, as re-imaging its machine would. The server must be
+// stopped.
+func (s *Server) Wipe() error {
+	s.mu.Lock()
+	running := s.cmd != nil
+	if running {
+		select {
+		case <-s.exited:
+			running = false
+		default:
+		}
+	}
+	s.mu.Unlock()
+	if running {
+		return errors.New("etcdtest: wiping a running server")
+	}
+	if err := os.RemoveAll(s.DataDir()); err != nil {
+		return fmt.Errorf("etcdtest: %w", err)
+	}
+	return nil
 }
 
 // kill ends the server's process group at once.

@@ -33,7 +33,10 @@ type RolloutParts struct {
 	// Gates may be nil: the cluster has no checks.
 	Gates rollout.Gates
 	// ConfigDrive builds a node's config drive from the head repository.
-	ConfigDrive func(ctx context.Context, node string) (json.RawMessage, error)
+	ConfigDrive rollout.DriveFunc
+	// BeforeNode, when set, prepares a node that joins the running cluster before it is
+	// deployed (rollout.Runner.BeforeNode): a master's etcd member is replaced.
+	BeforeNode func(ctx context.Context, n rollout.Node) error
 	// Images resolves image ids to what Ironic fetches.
 	Images rollout.ImageResolver
 }

@@ -183,6 +183,7 @@ func (a *App) handleRollout(ctx context.Context, t store.Task) error {
 		Provisioner: parts.Provisioner,
 		Gates:       parts.Gates,
 		ConfigDrive: parts.ConfigDrive,
+		BeforeNode:  parts.BeforeNode,
 		Tree:        rollout.TreeDigest(head.Repo),
 		Progress:    rp.progress,
 		Log:         log,

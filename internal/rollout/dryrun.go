@@ -23,9 +23,12 @@ type DryRunConfig struct {
 	Gates []string
 	// ConfigDrive builds config drives; nil means a placeholder. A dry run's drives should not
 	// resolve secrets.
-	ConfigDrive func(ctx context.Context, node string) (json.RawMessage, error)
+	ConfigDrive DriveFunc
 	// Ironic is the provisioner's configuration (timeouts); its URL is not used.
 	Ironic ironic.Config
+	// Before describes what a real run's Runner.BeforeNode would do for a node joining a
+	// running cluster ("" for nothing); it is shown, not done. Nil means nothing is shown.
+	Before func(n Node) string
 }
 
 // DryRun walks spec with the same interpreter as a real rollout, over a recording
@@ -39,7 +42,7 @@ func DryRun(ctx context.Context, spec Spec, cfg DryRunConfig) ([]string, error) 
 	prov := &dryProvisioner{inner: ironic.NewProvisioner(rec, icfg), rec: rec, out: out}
 	drive := cfg.ConfigDrive
 	if drive == nil {
-		drive = func(_ context.Context, node string) (json.RawMessage, error) {
+		drive = func(_ context.Context, node string, _ bool) (json.RawMessage, error) {
 			return json.RawMessage(`{"meta_data":{"name":` + quoteJSON(node) + `}}`), nil
 		}
 	}
@@ -49,6 +52,7 @@ func DryRun(ctx context.Context, spec Spec, cfg DryRunConfig) ([]string, error) 
 		Gates:       dryGates{names: cfg.Gates, spec: spec, out: out},
 		ConfigDrive: drive,
 		Sequential:  true,
+		BeforeNode:  dryBefore(cfg.Before, out),
 		Events: func(e store.RolloutEvent) {
 			if e.Step == StepWave && e.Phase == string(ironic.Begin) {
 				out.add(fmt.Sprintf("wave %d: %s", e.Wave, e.Detail))
@@ -158,6 +162,19 @@ func (d *dryProvisioner) Undeploy(ctx context.Context, t ironic.Target, obs iron
 	res, err := d.inner.Undeploy(ctx, t, obs)
 	d.calls(from, "    ")
 	return res, err
+}
+
+// dryBefore shows what BeforeNode would do, before the node's Ironic calls.
+func dryBefore(describe func(Node) string, out *transcript) func(context.Context, Node) error {
+	if describe == nil {
+		return nil
+	}
+	return func(_ context.Context, n Node) error {
+		if line := describe(n); line != "" {
+			out.add(fmt.Sprintf("  before node %s: %s", n.Name, line))
+		}
+		return nil
+	}
 }
 
 // dryGates shows the gates a real run would wait for. Gate names are as health.Gates

@@ -3,7 +3,9 @@ package rollout_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -121,8 +123,8 @@ func (f *fixture) runner(head *model.Repo, gates rollout.Gates) *rollout.Runner 
 		Provisioner: ironic.NewProvisioner(f.api, f.cfg),
 		Gates:       gates,
 		Tree:        rollout.TreeDigest(head),
-		ConfigDrive: func(ctx context.Context, node string) (json.RawMessage, error) {
-			d, err := cloudconfig.ForNode(ctx, head, f.cluster, node, testSecrets{})
+		ConfigDrive: func(ctx context.Context, node string, joinExisting bool) (json.RawMessage, error) {
+			d, err := cloudconfig.ForNodeWith(ctx, head, f.cluster, node, testSecrets{}, cloudconfig.Options{JoinExisting: joinExisting})
 			if err != nil {
 				return nil, err
 			}
@@ -200,4 +202,139 @@ func (o *overlap) event(e store.RolloutEvent) {
 		o.down[e.Node] = false
 		o.cur[role]--
 	}
+}
+
+// recordingProvisioner deploys nothing: it records, in order, each node's deploy and whether
+// its config drive joins a running cluster; a node in failDeploy fails once.
+type recordingProvisioner struct {
+	mu         sync.Mutex
+	log        []string
+	failDeploy map[string]bool
+}
+
+func (p *recordingProvisioner) add(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log = append(p.log, s)
+}
+
+func (p *recordingProvisioner) Preflight(context.Context, []ironic.Target) error { return nil }
+
+func (p *recordingProvisioner) Deploy(ctx context.Context, t ironic.Target, _ ironic.Observer) (ironic.Result, error) {
+	drive, err := t.ConfigDrive(ctx)
+	if err != nil {
+		return ironic.Result{}, err
+	}
+	p.add("deploy " + t.Node + " " + string(drive))
+	if p.failDeploy[t.Node] {
+		delete(p.failDeploy, t.Node)
+		return ironic.Result{}, &ironic.NodeError{Node: t.Node, Step: "deploy", Err: context.DeadlineExceeded}
+	}
+	return ironic.Result{Outcome: ironic.Deployed}, nil
+}
+
+func (p *recordingProvisioner) Undeploy(context.Context, ironic.Target, ironic.Observer) (ironic.Result, error) {
+	return ironic.Result{}, nil
+}
+
+// TestBeforeNode: a node joining its running cluster is prepared (journaled as "before") right
+// before it is deployed, with a drive that joins; a new cluster's nodes are not; a failed
+// preparation halts before the node is touched; a resumed rollout does not prepare a node
+// twice.
+func TestBeforeNode(t *testing.T) {
+	ctx := context.Background()
+	spec := func(action plan.Action) rollout.Spec {
+		return rollout.Spec{Schema: rollout.SpecSchema, Repo: "acme/fleet", Cluster: "c",
+			Waves: []plan.Wave{{Number: 1, Role: model.Masters, Action: action, Nodes: []string{"m1", "m2"}}},
+			Nodes: []rollout.Node{{Name: "m1", Role: model.Masters, Action: action}, {Name: "m2", Role: model.Masters, Action: action}}}
+	}
+	type result struct {
+		log []string
+		err error
+		j   *rollout.MemoryJournal
+	}
+	run := func(t *testing.T, s rollout.Spec, prov *recordingProvisioner, fail map[string]error, j *rollout.MemoryJournal, id string) (string, result) {
+		t.Helper()
+		r := &rollout.Runner{Journal: j, Provisioner: prov, Sequential: true,
+			ConfigDrive: func(_ context.Context, _ string, joinExisting bool) (json.RawMessage, error) {
+				if joinExisting {
+					return json.RawMessage(`"existing"`), nil
+				}
+				return json.RawMessage(`"new"`), nil
+			},
+			BeforeNode: func(_ context.Context, n rollout.Node) error {
+				prov.add("before " + n.Name)
+				return fail[n.Name]
+			},
+		}
+		if id == "" {
+			var err error
+			if id, err = r.Create(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := r.Run(ctx, id)
+		return id, result{log: prov.log, err: err, j: j}
+	}
+	equal := func(t *testing.T, got, want []string) {
+		t.Helper()
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+
+	t.Run("reprovision", func(t *testing.T) {
+		j := rollout.NewMemoryJournal()
+		id, res := run(t, spec(plan.Reprovision), &recordingProvisioner{}, nil, j, "")
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		equal(t, res.log, []string{"before m1", `deploy m1 "existing"`, "before m2", `deploy m2 "existing"`})
+		events, _ := j.RolloutEvents(ctx, id, 0)
+		var steps []string
+		for _, e := range events {
+			if e.Step == rollout.StepBefore {
+				steps = append(steps, e.Node+" "+e.Phase)
+			}
+		}
+		equal(t, steps, []string{"m1 begin", "m1 end", "m2 begin", "m2 end"})
+	})
+	t.Run("new cluster", func(t *testing.T) {
+		_, res := run(t, spec(plan.Provision), &recordingProvisioner{}, nil, rollout.NewMemoryJournal(), "")
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		equal(t, res.log, []string{`deploy m1 "new"`, `deploy m2 "new"`})
+	})
+	t.Run("failure halts, resume prepares again", func(t *testing.T) {
+		j := rollout.NewMemoryJournal()
+		prov := &recordingProvisioner{}
+		id, res := run(t, spec(plan.Reprovision), prov, map[string]error{"m1": errors.New("quorum")}, j, "")
+		var halt *rollout.HaltError
+		if !errors.As(res.err, &halt) || !strings.Contains(res.err.Error(), "quorum") {
+			t.Fatalf("got %v, want a halt with the preparation's error", res.err)
+		}
+		equal(t, res.log, []string{"before m1"})
+		if rec, _ := j.Rollout(ctx, id); rec.Status != store.RolloutHalted {
+			t.Errorf("status %s, want halted", rec.Status)
+		}
+		_, res = run(t, spec(plan.Reprovision), prov, nil, j, id)
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		equal(t, res.log, []string{"before m1", "before m1", `deploy m1 "existing"`, "before m2", `deploy m2 "existing"`})
+	})
+	t.Run("resume after a failed deploy does not prepare again", func(t *testing.T) {
+		j := rollout.NewMemoryJournal()
+		prov := &recordingProvisioner{failDeploy: map[string]bool{"m1": true}}
+		id, res := run(t, spec(plan.Reprovision), prov, nil, j, "")
+		if res.err == nil {
+			t.Fatal("the failed deploy did not halt the rollout")
+		}
+		_, res = run(t, spec(plan.Reprovision), prov, nil, j, id)
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		equal(t, res.log, []string{"before m1", `deploy m1 "existing"`, `deploy m1 "existing"`, "before m2", `deploy m2 "existing"`})
+	})
 }

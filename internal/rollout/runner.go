@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cluster-as-code/cluster-as-code/internal/ironic"
+	"github.com/cluster-as-code/cluster-as-code/internal/model"
 	"github.com/cluster-as-code/cluster-as-code/internal/plan"
 	"github.com/cluster-as-code/cluster-as-code/internal/store"
 )
@@ -54,6 +55,7 @@ const (
 	StepPreflight = "preflight" // Provisioner.Preflight
 	StepWave      = "wave"      // a wave: end without error once its nodes and gates passed
 	StepNode      = "node"      // a node: end without error once deployed and gated
+	StepBefore    = "before"    // Runner.BeforeNode, before a node joining a running cluster is deployed
 	StepGate      = "gate"      // the role's gates after a node
 	StepWaveGate  = "wave-gate" // the cluster's gates after a wave
 )
@@ -67,7 +69,13 @@ type Runner struct {
 	Gates Gates
 	// ConfigDrive builds a node's config drive (Ironic's dict form) from the head repository.
 	// Its result holds secrets; the runner passes it to Ironic and nowhere else.
-	ConfigDrive func(ctx context.Context, node string) (json.RawMessage, error)
+	ConfigDrive DriveFunc
+	// BeforeNode, when set, runs right before a node that joins a running cluster is deployed
+	// (JoinsExisting: a reprovision, or a provision into a cluster that runs): the bot replaces
+	// a master's etcd member there. It is journaled as StepBefore; an error halts the rollout
+	// like a failed gate, before the node is touched. A resumed rollout does not run it again
+	// for a node it succeeded for. Nil means nothing.
+	BeforeNode func(ctx context.Context, n Node) error
 	// Tree is the digest (TreeDigest) of the repository ConfigDrive builds from; Run refuses
 	// a rollout planned from another tree.
 	Tree string
@@ -81,6 +89,32 @@ type Runner struct {
 	// zero means two minutes.
 	LeaseTTL time.Duration
 	Log      *slog.Logger
+}
+
+// DriveFunc builds the config drive of a node; joinExisting says whether the node joins a
+// cluster that runs (JoinsExisting), which the drive must tell the node's etcd
+// (cloudconfig.Options.JoinExisting).
+type DriveFunc func(ctx context.Context, node string, joinExisting bool) (json.RawMessage, error)
+
+// JoinsExisting reports whether node n of spec joins a cluster that runs, rather than being
+// bootstrapped with it: anything but a provision in a new cluster. A cluster is new when every
+// master the rollout names is provisioned: a running cluster's masters are reprovisioned
+// whenever the set of masters changes, since each master's drive lists them all.
+func JoinsExisting(spec Spec, n Node) bool {
+	if n.Action != plan.Provision {
+		return true
+	}
+	masters := 0
+	for _, m := range spec.Nodes {
+		if m.Role != model.Masters {
+			continue
+		}
+		masters++
+		if m.Action != plan.Provision {
+			return true
+		}
+	}
+	return masters == 0
 }
 
 // ErrBusy is wrapped by Run's error when another rollout holds the cluster.
@@ -414,6 +448,10 @@ func (ru *run) node(ctx context.Context, wave int, n Node) error {
 		return ru.journal(ctx, je)
 	}
 	t := ru.target(n)
+	if err := ru.before(ctx, wave, n); err != nil {
+		ru.journal(context.WithoutCancel(ctx), store.RolloutEvent{Wave: wave, Node: n.Name, Step: StepNode, Phase: string(ironic.End), Error: err.Error()})
+		return err
+	}
 	var res ironic.Result
 	var err error
 	if n.Action == plan.Decommission {
@@ -434,6 +472,34 @@ func (ru *run) node(ctx context.Context, wave int, n Node) error {
 	return ru.journal(ctx, store.RolloutEvent{Wave: wave, Node: n.Name, Step: StepNode, Phase: string(ironic.End), Detail: string(res.Outcome)})
 }
 
+// before runs BeforeNode for a node that joins a running cluster, unless the journal says it
+// already succeeded for the node: once the node is deployed, doing it again would undo its
+// joining (an etcd member replaced while it runs).
+func (ru *run) before(ctx context.Context, wave int, n Node) error {
+	f := ru.BeforeNode
+	if f == nil || n.Action == plan.Decommission || !JoinsExisting(ru.spec, n) || ru.beforeDone(n.Name) {
+		return nil
+	}
+	return ru.step(ctx, wave, n.Name, StepBefore, "before "+string(n.Action), func() error {
+		if err := f(ctx, n); err != nil {
+			return fmt.Errorf("preparing node %s: %w", n.Name, err)
+		}
+		return nil
+	})
+}
+
+// beforeDone reports whether the journal has BeforeNode succeeding for node.
+func (ru *run) beforeDone(node string) bool {
+	ru.mu.Lock()
+	defer ru.mu.Unlock()
+	for _, e := range ru.events {
+		if e.Step == StepBefore && e.Node == node && e.Phase == string(ironic.End) && e.Error == "" {
+			return true
+		}
+	}
+	return false
+}
+
 // target is what the provisioner is given for a node.
 func (ru *run) target(n Node) ironic.Target {
 	t := ironic.Target{
@@ -441,8 +507,10 @@ func (ru *run) target(n Node) ironic.Target {
 		ImageID: n.ImageID, ConfigHash: n.ConfigHash, Rollout: ru.id,
 	}
 	if ru.ConfigDrive != nil {
-		name := n.Name
-		t.ConfigDrive = func(ctx context.Context) (json.RawMessage, error) { return ru.ConfigDrive(ctx, name) }
+		name, join := n.Name, JoinsExisting(ru.spec, n)
+		t.ConfigDrive = func(ctx context.Context) (json.RawMessage, error) {
+			return ru.ConfigDrive(ctx, name, join)
+		}
 	}
 	return t
 }

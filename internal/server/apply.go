@@ -11,6 +11,7 @@ import (
 
 	"github.com/cluster-as-code/cluster-as-code/internal/artifacts"
 	"github.com/cluster-as-code/cluster-as-code/internal/cloudconfig"
+	"github.com/cluster-as-code/cluster-as-code/internal/etcdmember"
 	"github.com/cluster-as-code/cluster-as-code/internal/githubapp"
 	"github.com/cluster-as-code/cluster-as-code/internal/health"
 	"github.com/cluster-as-code/cluster-as-code/internal/ironic"
@@ -87,7 +88,8 @@ func newRolloutEnv(cfg Config, store *artifacts.Store) (*rolloutEnv, error) {
 
 // Rollout gives a rollout of cluster its gates (the cluster's checks in
 // specs/), config drives from the head repository with secrets resolved,
-// and Ironic.
+// and Ironic. When the checks include etcd, a master that joins the running
+// cluster has its etcd member replaced before it is re-imaged.
 func (e *rolloutEnv) Rollout(_ context.Context, head *model.Repo, cluster string) (githubapp.RolloutParts, error) {
 	parts := githubapp.RolloutParts{Provisioner: e.provisioner, Images: e.images}
 	var c *model.Cluster
@@ -111,9 +113,13 @@ func (e *rolloutEnv) Rollout(_ context.Context, head *model.Repo, cluster string
 		}
 	}
 	parts.Gates = health.New(c, head.ClusterSpecs, opts)
+	if masters, ok := etcdmember.ForCluster(c, head.ClusterSpecs); ok {
+		masters.Resolve = opts.Resolver
+		parts.BeforeNode = func(ctx context.Context, n rollout.Node) error { return masters.ReplaceIfMaster(ctx, n.Role, n.Name) }
+	}
 	res := secrets.New(e.secrets)
-	parts.ConfigDrive = func(ctx context.Context, node string) (json.RawMessage, error) {
-		d, err := cloudconfig.ForNode(ctx, head, cluster, node, res)
+	parts.ConfigDrive = func(ctx context.Context, node string, joinExisting bool) (json.RawMessage, error) {
+		d, err := cloudconfig.ForNodeWith(ctx, head, cluster, node, res, cloudconfig.Options{JoinExisting: joinExisting})
 		if err != nil {
 			return nil, fmt.Errorf("config drive of %s: %w", node, err)
 		}
