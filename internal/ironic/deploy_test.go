@@ -37,11 +37,18 @@ func TestDeploy(t *testing.T) {
 		cfg.HTTPClient = &http.Client{Transport: vc}
 		prov := provisioner(t, cfg)
 		tg := target("avail", id, "img-a", "cfg-1")
-		var drives atomic.Int32
+		var drives, befores atomic.Int32
 		build := tg.ConfigDrive
 		tg.ConfigDrive = func(ctx context.Context) (json.RawMessage, error) {
 			drives.Add(1)
 			return build(ctx)
+		}
+		tg.BeforeTrigger = func(context.Context) error {
+			if drives.Load() != 0 {
+				t.Error("BeforeTrigger ran after the trigger's config drive was built")
+			}
+			befores.Add(1)
+			return nil
 		}
 		ev := &events{}
 		res, err := prov.Deploy(context.Background(), tg, ev.observe)
@@ -92,6 +99,9 @@ func TestDeploy(t *testing.T) {
 		}
 		if d := drives.Load(); d != 1 {
 			t.Errorf("config drive built %d times in all, want once: a skipped node needs none", d)
+		}
+		if b := befores.Load(); b != 1 {
+			t.Errorf("BeforeTrigger ran %d times in all, want once: a skipped node is not touched", b)
 		}
 		if len(vc.bad) > 0 || len(p.Calls()) == 0 {
 			t.Errorf("requests without microversion 1.59: %v", vc.bad)
@@ -191,6 +201,8 @@ func TestDeploy(t *testing.T) {
 		p := ironictest.NewProxy(t, s.URL())
 		prov := provisioner(t, config(p.URL()))
 		tg := target("inflight", id, "img-a", "cfg-1")
+		var befores atomic.Int32
+		tg.BeforeTrigger = func(context.Context) error { befores.Add(1); return nil }
 		ctx, cancel := context.WithCancel(context.Background())
 		ev := (&events{}).on(ironic.StepTrigger, ironic.End, func(ironic.Event) error { cancel(); return nil })
 		_, err := prov.Deploy(ctx, tg, ev.observe)
@@ -207,6 +219,9 @@ func TestDeploy(t *testing.T) {
 		}
 		if got := provisionPUTs(p, id); got != 1 {
 			t.Errorf("provision PUTs: got %d, want exactly 1", got)
+		}
+		if b := befores.Load(); b != 1 {
+			t.Errorf("BeforeTrigger ran %d times, want once: a deploy in flight is not triggered again", b)
 		}
 		n := a.node(id)
 		if _, ok := n.Extra[ironic.ExtraPending]; ok || n.Extra[ironic.ExtraImageID] != "img-a" {

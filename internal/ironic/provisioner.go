@@ -282,6 +282,11 @@ func (r *run) triggerDeploy(ctx context.Context) error {
 	if r.node.ProvisionState == stateAvailable {
 		target = "active"
 	}
+	if r.t.BeforeTrigger != nil {
+		if err := r.t.BeforeTrigger(ctx); err != nil {
+			return r.fail(StepTrigger, err)
+		}
+	}
 	if err := r.change(ctx, StepTrigger, target, r.t.ConfigDrive); err != nil {
 		return err
 	}

@@ -67,6 +67,11 @@ type Target struct {
 	// network_data, user_data). It is called at most once per trigger, right before it; its
 	// result holds secrets and is never logged, recorded or shown.
 	ConfigDrive func(ctx context.Context) (json.RawMessage, error)
+	// BeforeTrigger, when set, runs right before the deploy or rebuild is triggered, and only
+	// when one is: not for a node already deployed, nor for one whose deploy is in flight. Its
+	// error stops the deploy before the trigger (a NodeError at StepTrigger). The rollout
+	// replaces a master's etcd member here.
+	BeforeTrigger func(ctx context.Context) error
 }
 
 // Step names one step of a node's deploy; each Ironic call belongs to one.

@@ -205,11 +205,15 @@ func (o *overlap) event(e store.RolloutEvent) {
 }
 
 // recordingProvisioner deploys nothing: it records, in order, each node's deploy and whether
-// its config drive joins a running cluster; a node in failDeploy fails once.
+// its config drive joins a running cluster; a node in failDeploy fails once, a node deployed
+// is skipped. It calls a target's BeforeTrigger where the real one does: right before a
+// trigger.
 type recordingProvisioner struct {
 	mu         sync.Mutex
 	log        []string
 	failDeploy map[string]bool
+	// deployed are the nodes deployed: Deploy skips them, as Ironic's extra makes it.
+	deployed map[string]bool
 }
 
 func (p *recordingProvisioner) add(s string) {
@@ -221,6 +225,14 @@ func (p *recordingProvisioner) add(s string) {
 func (p *recordingProvisioner) Preflight(context.Context, []ironic.Target) error { return nil }
 
 func (p *recordingProvisioner) Deploy(ctx context.Context, t ironic.Target, _ ironic.Observer) (ironic.Result, error) {
+	if p.deployed[t.Node] {
+		return ironic.Result{Outcome: ironic.Skipped}, nil
+	}
+	if t.BeforeTrigger != nil {
+		if err := t.BeforeTrigger(ctx); err != nil {
+			return ironic.Result{}, err
+		}
+	}
 	drive, err := t.ConfigDrive(ctx)
 	if err != nil {
 		return ironic.Result{}, err
@@ -230,6 +242,10 @@ func (p *recordingProvisioner) Deploy(ctx context.Context, t ironic.Target, _ ir
 		delete(p.failDeploy, t.Node)
 		return ironic.Result{}, &ironic.NodeError{Node: t.Node, Step: "deploy", Err: context.DeadlineExceeded}
 	}
+	if p.deployed == nil {
+		p.deployed = map[string]bool{}
+	}
+	p.deployed[t.Node] = true
 	return ironic.Result{Outcome: ironic.Deployed}, nil
 }
 
@@ -323,6 +339,19 @@ func TestBeforeNode(t *testing.T) {
 			t.Fatal(res.err)
 		}
 		equal(t, res.log, []string{"before m1", "before m1", `deploy m1 "existing"`, "before m2", `deploy m2 "existing"`})
+	})
+	t.Run("the same plan again prepares nothing", func(t *testing.T) {
+		prov := &recordingProvisioner{}
+		if _, res := run(t, spec(plan.Reprovision), prov, nil, rollout.NewMemoryJournal(), ""); res.err != nil {
+			t.Fatal(res.err)
+		}
+		// A new rollout of the same plan: every node is deployed already, so no etcd member
+		// of a running master may be replaced.
+		_, res := run(t, spec(plan.Reprovision), prov, nil, rollout.NewMemoryJournal(), "")
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		equal(t, res.log, []string{"before m1", `deploy m1 "existing"`, "before m2", `deploy m2 "existing"`})
 	})
 	t.Run("resume after a failed deploy does not prepare again", func(t *testing.T) {
 		j := rollout.NewMemoryJournal()

@@ -70,11 +70,12 @@ type Runner struct {
 	// ConfigDrive builds a node's config drive (Ironic's dict form) from the head repository.
 	// Its result holds secrets; the runner passes it to Ironic and nowhere else.
 	ConfigDrive DriveFunc
-	// BeforeNode, when set, runs right before a node that joins a running cluster is deployed
-	// (JoinsExisting: a reprovision, or a provision into a cluster that runs): the bot replaces
-	// a master's etcd member there. It is journaled as StepBefore; an error halts the rollout
-	// like a failed gate, before the node is touched. A resumed rollout does not run it again
-	// for a node it succeeded for. Nil means nothing.
+	// BeforeNode, when set, runs right before the deploy of a node that joins a running
+	// cluster (JoinsExisting: a reprovision, or a provision into a cluster that runs) is
+	// triggered, and only when it is: never for a node already deployed, nor for one whose
+	// deploy is in flight. The bot replaces a master's etcd member there. It is journaled as
+	// StepBefore; an error halts the rollout like a failed gate, before the deploy is
+	// triggered. It runs once per node and rollout. Nil means nothing.
 	BeforeNode func(ctx context.Context, n Node) error
 	// Tree is the digest (TreeDigest) of the repository ConfigDrive builds from; Run refuses
 	// a rollout planned from another tree.
@@ -353,7 +354,7 @@ func (ru *run) execute(ctx context.Context) error {
 				return fmt.Errorf("wave %d names node %s, which the rollout does not describe", w.Number, name)
 			}
 			if !nodesDone[name] && n.Action != plan.Decommission {
-				targets = append(targets, ru.target(n))
+				targets = append(targets, ru.target(n, 0))
 			}
 		}
 	}
@@ -447,11 +448,7 @@ func (ru *run) node(ctx context.Context, wave int, n Node) error {
 		}
 		return ru.journal(ctx, je)
 	}
-	t := ru.target(n)
-	if err := ru.before(ctx, wave, n); err != nil {
-		ru.journal(context.WithoutCancel(ctx), store.RolloutEvent{Wave: wave, Node: n.Name, Step: StepNode, Phase: string(ironic.End), Error: err.Error()})
-		return err
-	}
+	t := ru.target(n, wave)
 	var res ironic.Result
 	var err error
 	if n.Action == plan.Decommission {
@@ -472,16 +469,16 @@ func (ru *run) node(ctx context.Context, wave int, n Node) error {
 	return ru.journal(ctx, store.RolloutEvent{Wave: wave, Node: n.Name, Step: StepNode, Phase: string(ironic.End), Detail: string(res.Outcome)})
 }
 
-// before runs BeforeNode for a node that joins a running cluster, unless the journal says it
-// already succeeded for the node: once the node is deployed, doing it again would undo its
-// joining (an etcd member replaced while it runs).
+// before runs BeforeNode for a node that joins a running cluster. The provisioner calls it
+// right before it triggers the node's deploy, so never for a node already deployed (whose
+// etcd member it would take away). It runs once per node and rollout: a retried deploy finds
+// it done in the journal.
 func (ru *run) before(ctx context.Context, wave int, n Node) error {
-	f := ru.BeforeNode
-	if f == nil || n.Action == plan.Decommission || !JoinsExisting(ru.spec, n) || ru.beforeDone(n.Name) {
+	if ru.beforeDone(n.Name) {
 		return nil
 	}
 	return ru.step(ctx, wave, n.Name, StepBefore, "before "+string(n.Action), func() error {
-		if err := f(ctx, n); err != nil {
+		if err := ru.BeforeNode(ctx, n); err != nil {
 			return fmt.Errorf("preparing node %s: %w", n.Name, err)
 		}
 		return nil
@@ -500,8 +497,8 @@ func (ru *run) beforeDone(node string) bool {
 	return false
 }
 
-// target is what the provisioner is given for a node.
-func (ru *run) target(n Node) ironic.Target {
+// target is what the provisioner is given for a node of wave (zero for preflight).
+func (ru *run) target(n Node, wave int) ironic.Target {
 	t := ironic.Target{
 		Node: n.Name, IronicID: n.IronicID, MACs: n.MACs, Image: n.Image,
 		ImageID: n.ImageID, ConfigHash: n.ConfigHash, Rollout: ru.id,
@@ -511,6 +508,9 @@ func (ru *run) target(n Node) ironic.Target {
 		t.ConfigDrive = func(ctx context.Context) (json.RawMessage, error) {
 			return ru.ConfigDrive(ctx, name, join)
 		}
+	}
+	if ru.BeforeNode != nil && n.Action != plan.Decommission && JoinsExisting(ru.spec, n) {
+		t.BeforeTrigger = func(ctx context.Context) error { return ru.before(ctx, wave, n) }
 	}
 	return t
 }
