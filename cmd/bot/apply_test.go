@@ -77,24 +77,29 @@ func (e *cliRollout) commit(cfg fleetgen.Config, msg string) string {
 
 // publish puts stand-in images in the store for the plan from base ("" for nothing) to head.
 func (e *cliRollout) publish(base, head string) {
+	e.t.Helper()
+	publishPlanImages(e.t, e.images, e.repo, base, head)
+}
+
+// publishPlanImages puts stand-in images in st for every image the plan of the git repository
+// repo from base ("" for an empty fleet) to head gives a node.
+func publishPlanImages(t *testing.T, st *artifacts.Store, repo, base, head string) {
+	t.Helper()
 	ctx := context.Background()
 	r := fleet.NewReader()
-	var b plan.Snapshot
-	var err error
-	if base == "" {
-		b, err = r.Empty(ctx)
-	} else {
-		b, err = r.GitBase(ctx, e.repo, base)
+	b, err := r.Empty(ctx)
+	if base != "" {
+		b, err = r.GitBase(ctx, repo, base)
 	}
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	h, err := r.Git(ctx, e.repo, head)
+	h, err := r.Git(ctx, repo, head)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	if err := rollouttest.PublishImages(ctx, e.images, plan.Compute(b, h)); err != nil {
-		e.t.Fatal(err)
+	if err := rollouttest.PublishImages(ctx, st, plan.Compute(b, h)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -120,18 +125,18 @@ func (e *cliRollout) bootstrap() {
 // requests and the proxy saw of them.
 func (e *cliRollout) reimages() map[string]int {
 	e.t.Helper()
-	data, err := os.ReadFile(e.ironic.LogPath())
+	transitions, err := e.ironic.Transitions()
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	out := map[string]int{}
-	for _, m := range deployingLine.FindAllStringSubmatch(string(data), -1) {
-		out[m[1]]++
+	for _, tr := range transitions {
+		if tr.To == "deploying" {
+			out[tr.Node]++
+		}
 	}
 	return out
 }
-
-var deployingLine = regexp.MustCompile(`Node (\S+) moved to provision state "deploying" from state`)
 
 // nodes reads every node of the cluster from Ironic.
 func (e *cliRollout) nodes() []ironic.Node {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
 	"github.com/cluster-as-code/cluster-as-code/internal/rollout"
@@ -59,16 +58,7 @@ func runRolloutStatus(ctx context.Context, args []string, stdout, stderr io.Writ
 		if err != nil {
 			return err
 		}
-		if len(list) == 0 {
-			fmt.Fprintln(stdout, "no rollouts")
-			return nil
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tCLUSTER\tSTATUS\tHEAD\tSOURCE\tUPDATED")
-		for _, r := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.12s\t%s\t%s\n", r.ID, r.Cluster, r.Status, r.HeadCommit, r.Source, r.Updated.Format("2006-01-02 15:04:05"))
-		}
-		return tw.Flush()
+		return rollout.WriteList(stdout, list)
 	}
 	id := ids[0]
 	rec, err := st.Rollout(ctx, id)
@@ -83,50 +73,11 @@ func runRolloutStatus(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	p := rollout.Summarize(id, spec, rec.Status, rec.Message, events)
-	fmt.Fprintf(stdout, "rollout %s of %s (%s → %s, from %s): %s\n", id, rec.Cluster, short(rec.BaseCommit), short(rec.HeadCommit), rec.Source, rec.Status)
-	fmt.Fprintf(stdout, "  %s\n", p)
-	if rec.Message != "" {
-		fmt.Fprintf(stdout, "  %s\n", rec.Message)
+	last := 20
+	if *all {
+		last = 0
 	}
-	shown := events
-	if !*all && len(shown) > 20 {
-		shown = shown[len(shown)-20:]
-		fmt.Fprintf(stdout, "  … %d earlier events (--journal shows all)\n", len(events)-20)
-	}
-	for _, e := range shown {
-		fmt.Fprintf(stdout, "  %s  %s\n", e.At.Format("15:04:05.000"), eventLine(e))
-	}
-	return nil
-}
-
-// eventLine renders one journal event.
-func eventLine(e store.RolloutEvent) string {
-	where := fmt.Sprintf("wave %d", e.Wave)
-	if e.Wave == 0 {
-		where = "-"
-	}
-	line := fmt.Sprintf("%-8s %-10s %-10s %-5s", where, e.Node, e.Step, e.Phase)
-	if e.State != "" {
-		line += " [" + e.State + "]"
-	}
-	if e.Detail != "" {
-		line += " " + e.Detail
-	}
-	if e.Error != "" {
-		line += " ERROR: " + e.Error
-	}
-	return line
-}
-
-func short(sha string) string {
-	if sha == "" {
-		return "working tree"
-	}
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
+	return rollout.WriteReport(stdout, rec, spec, events, last)
 }
 
 func runRolloutResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +21,6 @@ import (
 	"github.com/cluster-as-code/cluster-as-code/internal/fleetgen"
 	"github.com/cluster-as-code/cluster-as-code/internal/ghapi"
 	"github.com/cluster-as-code/cluster-as-code/internal/githubtest"
-	"github.com/cluster-as-code/cluster-as-code/internal/imageid"
 	"github.com/cluster-as-code/cluster-as-code/internal/ironic"
 	"github.com/cluster-as-code/cluster-as-code/internal/ironictest"
 	"github.com/cluster-as-code/cluster-as-code/internal/plan"
@@ -159,41 +157,11 @@ func newSAEnv(t *testing.T, deployDelay time.Duration, branches map[string]func(
 	return env
 }
 
-// saPublishImages publishes a tiny whole-disk artifact for every image the
-// nodes of rev run.
+// saPublishImages publishes a stand-in whole-disk artifact for every image
+// the nodes of rev run.
 func saPublishImages(t *testing.T, images *artifacts.Store, dir, rev string) {
 	t.Helper()
-	ctx := context.Background()
-	r := fleet.NewReader()
-	snap, err := r.Git(ctx, dir, rev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	empty, err := r.Empty(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range plan.Compute(empty, snap).Clusters {
-		for _, n := range c.Nodes {
-			if n.ImageID == "" {
-				continue
-			}
-			if _, err := images.Get(imageid.ID(n.ImageID)); err == nil {
-				continue
-			}
-			st, err := images.Begin(ctx, imageid.ID(n.ImageID))
-			if err != nil {
-				t.Fatal(err)
-			}
-			a := artifacts.Artifact{Name: "disk.qcow2", Kind: artifacts.KindWholeDisk, Format: "qcow2"}
-			if _, err := st.AddReader(ctx, a, strings.NewReader("disk of "+n.ImageID)); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Commit(ctx, artifacts.Manifest{Name: n.Image}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	publishPlanImages(t, images, dir, "", rev)
 }
 
 // imageOf is the image id the plan base → head gives node.
@@ -283,37 +251,8 @@ func (env *saEnv) ready(t *testing.T, number int, images ...string) {
 // it.
 func saStartServe(t *testing.T, gh *githubtest.Server, dataDir string, extra ...string) *served {
 	t.Helper()
-	secret := serveEnv(t, gh)
 	addr := freeAddr(t)
-	base := "http://" + addr
-	args := append([]string{"serve", "--listen", addr, "--app-id", fmt.Sprint(gh.AppID()),
-		"--github-url", gh.URL(), "--data-dir", dataDir, "--log-format", "text", "--workers", "4",
-		"--build-images=false", "--public-url", base}, extra...)
-	ctx, cancel := context.WithCancel(context.Background())
-	log := &syncBuffer{}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, args, io.Discard, log) }()
-	s := &served{url: base + "/api/github/webhooks", base: base, secret: secret, log: log}
-	var once sync.Once
-	code := 0
-	s.stop = func() int {
-		once.Do(func() {
-			cancel()
-			select {
-			case code = <-done:
-			case <-time.After(90 * time.Second):
-				t.Errorf("bot serve did not shut down within 90 s; log:\n%s", log)
-			}
-		})
-		return code
-	}
-	t.Cleanup(func() {
-		if code := s.stop(); code != 0 {
-			t.Errorf("bot serve exited %d; log:\n%s", code, log)
-		}
-	})
-	waitHealthy(t, base, log)
-	return s
+	return startServeAt(t, gh, addr, dataDir, append([]string{"--workers", "4", "--public-url", "http://" + addr}, extra...)...)
 }
 
 // comment posts a comment as login and delivers it.
@@ -479,20 +418,5 @@ func saGet(t *testing.T, url string) (int, string) {
 // killed.
 func saStartProcess(t *testing.T, gh *githubtest.Server, addr, dataDir string, extra ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	args := append([]string{"serve", "--listen", addr, "--app-id", fmt.Sprint(gh.AppID()),
-		"--github-url", gh.URL(), "--data-dir", dataDir, "--log-format", "text", "--build-images=false",
-		"--public-url", "http://" + addr}, extra...)
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	waitHealthy(t, "http://"+addr, log)
-	return cmd, log
+	return startProcess(t, gh.AppID(), gh.URL(), addr, dataDir, append([]string{"--public-url", "http://" + addr}, extra...)...)
 }

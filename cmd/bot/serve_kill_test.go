@@ -75,11 +75,12 @@ func (g *gate) heldRequests() int {
 	return g.held
 }
 
-// startProcess runs `bot serve` as a separate process.
-func startProcess(t *testing.T, appID int64, githubURL, addr, dataDir string) (*exec.Cmd, *syncBuffer) {
+// startProcess runs `bot serve` as a separate process, with extra flags.
+func startProcess(t *testing.T, appID int64, githubURL, addr, dataDir string, extra ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--listen", addr, "--app-id", fmt.Sprint(appID),
-		"--github-url", githubURL, "--data-dir", dataDir, "--log-format", "text", "--build-images=false")
+	args := append([]string{"serve", "--listen", addr, "--app-id", fmt.Sprint(appID),
+		"--github-url", githubURL, "--data-dir", dataDir, "--log-format", "text", "--build-images=false"}, extra...)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log

@@ -80,8 +80,13 @@ func serveEnv(t *testing.T, gh *githubtest.Server) []byte {
 // startServe runs `bot serve` in-process until the test ends (or stop).
 func startServe(t *testing.T, gh *githubtest.Server, dataDir string, extra ...string) *served {
 	t.Helper()
+	return startServeAt(t, gh, freeAddr(t), dataDir, extra...)
+}
+
+// startServeAt is startServe listening on addr.
+func startServeAt(t *testing.T, gh *githubtest.Server, addr, dataDir string, extra ...string) *served {
+	t.Helper()
 	secret := serveEnv(t, gh)
-	addr := freeAddr(t)
 	args := append([]string{"serve", "--listen", addr, "--app-id", fmt.Sprint(gh.AppID()),
 		"--github-url", gh.URL(), "--data-dir", dataDir, "--log-format", "text", "--workers", "2",
 		"--build-images=false"}, extra...)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/servertest"
 )
 
 // Cluster is a real etcd cluster of several members, each a Server of its own that can be
@@ -26,12 +28,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	if n < 1 {
 		t.Fatalf("etcdtest: a cluster of %d members", n)
 	}
-	if err := Installed(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("etcdtest: %v", err)
-		}
-		t.Skipf("etcdtest: %v", err)
-	}
+	servertest.Require(t, "etcdtest", Installed())
 	root := t.TempDir()
 	c := &Cluster{}
 	for i := range n {
@@ -79,7 +76,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 // start picks the members' ports and starts them all at once: none is healthy before a
 // majority runs.
 func (c *Cluster) start() error {
-	ports, err := freePorts(2 * len(c.Members))
+	ports, err := servertest.FreePorts(2 * len(c.Members))
 	if err != nil {
 		return err
 	}

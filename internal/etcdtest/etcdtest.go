@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/servertest"
 )
 
 // ErrUnhealthy is wrapped by a start's error when the server ran but did not become healthy in
@@ -63,12 +64,7 @@ func Installed() error {
 // its log is logged first. Start skips t when etcd is not installed, or fails it under CI.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	if err := Installed(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("etcdtest: %v", err)
-		}
-		t.Skipf("etcdtest: %v", err)
-	}
+	servertest.Require(t, "etcdtest", Installed())
 	s := &Server{dir: t.TempDir(), name: "etcdtest"}
 	// Registered before the server starts: it runs before t.TempDir removes the directory.
 	t.Cleanup(func() {
@@ -82,7 +78,7 @@ func Start(t testing.TB) *Server {
 	var err error
 	for attempt := 1; attempt <= 5; attempt++ {
 		var ports []int
-		if ports, err = freePorts(2); err != nil {
+		if ports, err = servertest.FreePorts(2); err != nil {
 			t.Fatalf("etcdtest: %v", err)
 		}
 		s.clientAddr = fmt.Sprintf("127.0.0.1:%d", ports[0])
@@ -176,7 +172,7 @@ func (s *Server) StartState(state string, timeout time.Duration) error {
 	cmd.Dir = s.dir
 	cmd.Env = cleanEnv()
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = servertest.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("etcdtest: starting %s: %w", command, err)
 	}
@@ -276,15 +272,7 @@ func (s *Server) signal(sig syscall.Signal) {
 	if cmd == nil {
 		return
 	}
-	pgid := cmd.Process.Pid
-	_ = syscall.Kill(-pgid, sig)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-exited
-	}
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	servertest.EndGroup(cmd.Process.Pid, sig, exited)
 }
 
 func (s *Server) readLog() string {
@@ -294,25 +282,7 @@ func (s *Server) readLog() string {
 
 // LogTail is the last lines of the server's log, for failure messages.
 func (s *Server) LogTail() string {
-	lines := strings.Split(strings.TrimRight(s.readLog(), "\n"), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return "etcd log (" + s.LogPath() + "), last lines:\n" + strings.Join(lines, "\n")
-}
-
-// freePorts returns n distinct loopback TCP ports that nothing listens on right now.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close() // held until all are found, so that none repeats
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
+	return "etcd log (" + s.LogPath() + "), last lines:\n" + servertest.Tail(s.readLog(), 30)
 }
 
 // cleanEnv is the test's environment without the ETCD_* variables etcd would read as flags.

@@ -145,26 +145,45 @@ func New(cfg Config, clients Clients, state State, metrics *Metrics, log *slog.L
 // before the store starts working.
 func (a *App) SetState(state State) { a.state = state }
 
+// claim takes the lease on key for the job working delivery d, so that no other worker works
+// the same pull request (or push) at once; when another holds it, the job snoozes, saying
+// busy. release gives the lease back.
+func (a *App) claim(ctx context.Context, d store.Delivery, key, busy string) (release func(), err error) {
+	holder := fmt.Sprintf("job-%d", d.JobID)
+	got, err := a.state.AcquireLease(ctx, key, holder, a.cfg.LeaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	if !got {
+		return nil, store.Snooze(3*time.Second, busy)
+	}
+	return func() { a.state.ReleaseLease(context.WithoutCancel(ctx), key, holder) }, nil
+}
+
 // Handle works one stored delivery; it is the store's job handler.
-func (a *App) Handle(ctx context.Context, d store.Delivery) (err error) {
-	start := time.Now()
+func (a *App) Handle(ctx context.Context, d store.Delivery) error {
 	log := a.log.With("delivery", d.ID, "event", d.Event, "attempt", d.Attempt)
 	ctx = withLogger(ctx, log)
-	defer func() {
-		outcome := "ok"
-		switch {
-		case store.IsSnooze(err):
-			outcome = "snoozed"
-		case err != nil:
-			outcome = "error"
-			log.Warn("delivery failed", "err", err)
-		}
-		a.metrics.observeJob(d.Event, outcome, time.Since(start))
-	}()
-	err = a.route(ctx, d)
+	return a.runJob(d.Event, log, func() error { return a.route(ctx, d) })
+}
+
+// runJob runs work as one job of kind: a GitHub rate limit it hit becomes a snooze until the
+// limit lifts, the outcome is counted, and a failure is logged.
+func (a *App) runJob(kind string, log *slog.Logger, work func() error) error {
+	start := time.Now()
+	err := work()
 	if later, ok := ghapi.AsRetryLater(err, time.Now()); ok {
-		return store.Snooze(time.Until(later.Until), later.Error())
+		err = store.Snooze(time.Until(later.Until), later.Error())
 	}
+	outcome := "ok"
+	switch {
+	case store.IsSnooze(err):
+		outcome = "snoozed"
+	case err != nil:
+		outcome = "error"
+		log.Warn("job failed", "kind", kind, "err", err)
+	}
+	a.metrics.observeJob(kind, outcome, time.Since(start))
 	return err
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v66/github"
 
@@ -116,15 +115,11 @@ func (a *App) apply(ctx context.Context, d store.Delivery, c commentContext, arg
 	}
 	// One worker at a time on a pull request: two /apply at once must not
 	// start two rollouts of one head.
-	holder := fmt.Sprintf("job-%d", d.JobID)
-	got, err := a.state.AcquireLease(ctx, p.key(), holder, a.cfg.LeaseTTL)
+	release, err := a.claim(ctx, d, p.key(), "another worker is busy with "+p.key())
 	if err != nil {
 		return err
 	}
-	if !got {
-		return store.Snooze(3*time.Second, "another worker is busy with "+p.key())
-	}
-	defer a.state.ReleaseLease(context.WithoutCancel(ctx), p.key(), holder)
+	defer release()
 
 	cmp, _, err := c.gh.Repositories.CompareCommits(ctx, p.owner, p.repo, p.baseRef, p.headSHA, &github.ListOptions{PerPage: 1})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v66/github"
 
@@ -49,16 +48,11 @@ func (a *App) onPush(ctx context.Context, d store.Delivery, e *github.PushEvent)
 	log := logger(ctx).With("repo", repoName, "after", short(after))
 	ctx = withLogger(ctx, log)
 
-	holder := fmt.Sprintf("job-%d", d.JobID)
-	key := repoName + " push"
-	got, err := a.state.AcquireLease(ctx, key, holder, a.cfg.LeaseTTL)
+	release, err := a.claim(ctx, d, repoName+" push", "another worker is rolling out a push to "+repoName)
 	if err != nil {
 		return err
 	}
-	if !got {
-		return store.Snooze(3*time.Second, "another worker is rolling out a push to "+repoName)
-	}
-	defer a.state.ReleaseLease(context.WithoutCancel(ctx), key, holder)
+	defer release()
 
 	inst := e.GetInstallation().GetID()
 	gh, err := a.clients.Installation(inst)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v66/github"
 
@@ -55,15 +54,11 @@ func (a *App) plan(ctx context.Context, d store.Delivery, p pull) error {
 		}
 		return err
 	}
-	holder := fmt.Sprintf("job-%d", d.JobID)
-	got, err := a.state.AcquireLease(ctx, p.key(), holder, a.cfg.LeaseTTL)
+	release, err := a.claim(ctx, d, p.key(), "another worker is planning "+p.key())
 	if err != nil {
 		return err
 	}
-	if !got {
-		return store.Snooze(3*time.Second, "another worker is planning "+p.key())
-	}
-	defer a.state.ReleaseLease(context.WithoutCancel(ctx), p.key(), holder)
+	defer release()
 
 	gh, err := a.clients.Installation(p.installation)
 	if err != nil {

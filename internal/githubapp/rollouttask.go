@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cluster-as-code/cluster-as-code/internal/fleet"
-	"github.com/cluster-as-code/cluster-as-code/internal/ghapi"
 	"github.com/cluster-as-code/cluster-as-code/internal/rollout"
 	"github.com/cluster-as-code/cluster-as-code/internal/store"
 )
@@ -81,24 +80,9 @@ func (a *App) StopRollouts() { a.stopRollouts() }
 // deployed commit, updated as the rollout goes, a deployment with its
 // statuses, and a comment on the pull request at the end. A halted rollout
 // is reported and the task ends: it resumes only when asked to.
-func (a *App) HandleRollout(ctx context.Context, t store.Task) (err error) {
-	start := time.Now()
-	defer func() {
-		outcome := "ok"
-		switch {
-		case store.IsSnooze(err):
-			outcome = "snoozed"
-		case err != nil:
-			outcome = "error"
-			a.log.Warn("rollout task failed", "task", t.Key, "attempt", t.Attempt, "err", err)
-		}
-		a.metrics.observeJob(TaskRollout, outcome, time.Since(start))
-	}()
-	err = a.handleRollout(ctx, t)
-	if later, ok := ghapi.AsRetryLater(err, time.Now()); ok {
-		return store.Snooze(time.Until(later.Until), later.Error())
-	}
-	return err
+func (a *App) HandleRollout(ctx context.Context, t store.Task) error {
+	log := a.log.With("task", t.Key, "attempt", t.Attempt)
+	return a.runJob(TaskRollout, log, func() error { return a.handleRollout(ctx, t) })
 }
 
 func (a *App) handleRollout(ctx context.Context, t store.Task) error {

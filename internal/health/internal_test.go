@@ -101,7 +101,7 @@ func TestHungServer(t *testing.T) {
 	t.Run("four-letter word", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
-		_, err := zkMode(ctx, addr)
+		_, err := ZooKeeperMode(ctx, addr)
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "srvr: ") {
 			t.Errorf("got %v, want srvr: context deadline exceeded", err)
 		}

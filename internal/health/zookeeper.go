@@ -76,7 +76,7 @@ func zooKeeper(ctx context.Context, members []Member, leaders int, writeRead boo
 	var wg sync.WaitGroup
 	for i, m := range members {
 		wg.Go(func() {
-			modes[i], errs[i] = zkMode(ctx, m.Addr)
+			modes[i], errs[i] = ZooKeeperMode(ctx, m.Addr)
 			if errs[i] != nil {
 				errs[i] = fmt.Errorf("%s: %w", m, errs[i])
 			}
@@ -150,8 +150,10 @@ func indexOf(members []Member, m Member) int {
 	return -1
 }
 
-// zkMode asks the server at addr how it serves: leader, follower, standalone or observer.
-func zkMode(ctx context.Context, addr string) (string, error) {
+// ZooKeeperMode asks the ZooKeeper server at addr how it serves: leader, follower, standalone
+// or observer (srvr, or mntr where only that is allowed). A server that runs but does not
+// serve, or serves read-only, is an error wrapping ErrNotServing.
+func ZooKeeperMode(ctx context.Context, addr string) (string, error) {
 	answer, err := fourLetter(ctx, addr, "srvr")
 	if errors.Is(err, errNotAllowed) {
 		return zkModeMntr(ctx, addr)
@@ -162,7 +164,7 @@ func zkMode(ctx context.Context, addr string) (string, error) {
 	return parseMode("srvr", answer, "Mode:")
 }
 
-// zkModeMntr is zkMode for a server that allows mntr but not srvr.
+// zkModeMntr is ZooKeeperMode for a server that allows mntr but not srvr.
 func zkModeMntr(ctx context.Context, addr string) (string, error) {
 	answer, err := fourLetter(ctx, addr, "mntr")
 	if err != nil {

@@ -1,7 +1,6 @@
 package ironic_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -51,48 +50,18 @@ func provisioner(t *testing.T, cfg ironic.Config) *ironic.Provisioner {
 	return ironic.NewProvisioner(c, cfg)
 }
 
-// raw is a bare client of Ironic's REST API, independent of the code under test, to set nodes
-// up and look at them.
+// raw reaches Ironic's REST API directly (ironictest's Server.Call), independent of the code
+// under test, to set nodes up and look at them.
 type raw struct {
-	t    testing.TB
-	base string
-	c    *http.Client
+	t testing.TB
+	s *ironictest.Server
 }
 
-func newRaw(t testing.TB, s *ironictest.Server) *raw {
-	return &raw{t: t, base: s.URL(), c: &http.Client{Timeout: 10 * time.Second}}
-}
+func newRaw(t testing.TB, s *ironictest.Server) *raw { return &raw{t: t, s: s} }
 
 func (a *raw) do(method, path string, body any, want int, out any) {
 	a.t.Helper()
-	var r io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			a.t.Fatal(err)
-		}
-		r = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, a.base+path, r)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.59")
-	resp, err := a.c.Do(req)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		a.t.Fatalf("%s %s: got %d, want %d: %s", method, path, resp.StatusCode, want, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			a.t.Fatalf("%s %s: %v: %s", method, path, err, data)
-		}
-	}
+	a.s.Call(a.t, "1.59", method, path, body, want, out)
 }
 
 // rawNode is what the tests look at of a node.

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/servertest"
 )
 
 // Options shape the fake hardware of the server. The fake driver sleeps for whole seconds only,
@@ -73,12 +74,7 @@ func Installed() error {
 // installed, or fails it under CI.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	if err := Installed(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("ironictest: %v", err)
-		}
-		t.Skipf("ironictest: %v", err)
-	}
+	servertest.Require(t, "ironictest", Installed())
 	for name, d := range map[string]time.Duration{
 		"DeployDelay": opts.DeployDelay, "PowerDelay": opts.PowerDelay, "BootDelay": opts.BootDelay,
 	} {
@@ -102,9 +98,11 @@ func Start(t testing.TB, opts Options) *Server {
 	// A port that was free a moment ago may be taken before Ironic binds it; then try another.
 	var err error
 	for attempt := 1; attempt <= 5; attempt++ {
-		if s.port, err = freePort(); err != nil {
-			t.Fatalf("ironictest: %v", err)
+		ports, perr := servertest.FreePorts(1)
+		if perr != nil {
+			t.Fatalf("ironictest: %v", perr)
 		}
+		s.port = ports[0]
 		s.url = fmt.Sprintf("http://127.0.0.1:%d", s.port)
 		if err = os.WriteFile(s.config, []byte(Config(s.dir, s.port, opts)), 0o644); err != nil {
 			t.Fatalf("ironictest: %v", err)
@@ -183,7 +181,7 @@ func (s *Server) start() error {
 	cmd := exec.Command(serverCommand, s.args()...)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = servertest.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", serverCommand, err)
 	}
@@ -242,16 +240,7 @@ func (s *Server) stop() {
 	if s.cmd == nil {
 		return
 	}
-	pgid := s.cmd.Process.Pid
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-s.exited
-	}
-	// Anything that outlived the leader in its group (none is expected) goes too.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	servertest.EndGroup(s.cmd.Process.Pid, syscall.SIGTERM, s.exited)
 	s.cmd = nil
 }
 
@@ -268,21 +257,7 @@ func (s *Server) readLogs() string {
 
 // logTail is the last lines of the server's output and log, for failure messages.
 func (s *Server) logTail() string {
-	lines := strings.Split(strings.TrimRight(s.readLogs(), "\n"), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return "ironic log (" + s.LogPath() + "), last lines:\n" + strings.Join(lines, "\n")
-}
-
-// freePort returns a loopback TCP port that nothing listens on right now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return "ironic log (" + s.LogPath() + "), last lines:\n" + servertest.Tail(s.readLogs(), 40)
 }
 
 // Config renders the ironic.conf of a server in dir listening on 127.0.0.1:port. It is the

@@ -1,11 +1,9 @@
 package ironictest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"syscall"
@@ -13,16 +11,16 @@ import (
 	"time"
 )
 
-// api is a bare client for Ironic's REST API, enough to drive a node through its states.
+// api drives a server through its REST API at the newest microversion it offers, enough to
+// take a node through its states.
 type api struct {
 	t       testing.TB
-	base    string
+	s       *Server
 	version string // X-OpenStack-Ironic-API-Version
-	client  *http.Client
 }
 
 func newAPI(t testing.TB, s *Server) *api {
-	a := &api{t: t, base: s.URL(), client: &http.Client{Timeout: 10 * time.Second}}
+	a := &api{t: t, s: s}
 	var root struct {
 		DefaultVersion struct {
 			Version    string `json:"version"`
@@ -40,41 +38,7 @@ func newAPI(t testing.TB, s *Server) *api {
 // do sends body as JSON, checks the status and decodes the answer into out (when not nil).
 func (a *api) do(method, path string, body any, wantStatus int, out any) {
 	a.t.Helper()
-	var r io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			a.t.Fatal(err)
-		}
-		r = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, a.base+path, r)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.version != "" {
-		req.Header.Set("X-OpenStack-Ironic-API-Version", a.version)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		a.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		a.t.Fatalf("%s %s: reading the answer: %v", method, path, err)
-	}
-	if resp.StatusCode != wantStatus {
-		a.t.Fatalf("%s %s: got status %d, want %d: %s", method, path, resp.StatusCode, wantStatus, data)
-	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			a.t.Fatalf("%s %s: decoding %s: %v", method, path, data, err)
-		}
-	}
+	a.s.Call(a.t, a.version, method, path, body, wantStatus, out)
 }
 
 type node struct {

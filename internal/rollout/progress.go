@@ -44,66 +44,87 @@ func (n NodeProgress) String() string {
 
 // Summarize computes a rollout's progress from its spec, status and journal.
 func Summarize(id string, spec Spec, status, message string, events []store.RolloutEvent) Progress {
-	p := Progress{ID: id, Cluster: spec.Cluster, Status: status, Message: message, Waves: len(spec.Waves), Total: len(spec.Nodes)}
-	done := map[string]bool{}
-	current := map[string]NodeProgress{}
-	failed := map[string]string{}
-	var failOrder []string
+	t := newTally(spec)
 	for _, e := range events {
-		if e.Wave > p.Wave {
-			p.Wave = e.Wave
-		}
-		switch {
-		case e.Step == StepRollout && e.Phase == string(ironic.Begin):
-			// A fresh run: what failed before is being retried.
-			clear(failed)
-			failOrder = failOrder[:0]
-		case e.Node == "":
-			if e.Phase == string(ironic.End) && e.Error != "" && e.Step != StepRollout && e.Step != StepWave {
-				key := e.Step
-				if _, seen := failed[key]; !seen {
-					failOrder = append(failOrder, key)
-				}
-				failed[key] = fmt.Sprintf("%s: %s", e.Step, e.Error)
-			}
-		case e.Step == StepNode && e.Phase == string(ironic.End):
-			delete(current, e.Node)
-			if e.Error == "" {
-				done[e.Node] = true
-				delete(failed, e.Node)
-			} else {
-				if _, seen := failed[e.Node]; !seen {
-					failOrder = append(failOrder, e.Node)
-				}
-				failed[e.Node] = e.Error
-			}
-		default:
-			if !done[e.Node] {
-				cur := current[e.Node]
-				cur.Node, cur.Step = e.Node, e.Step
-				if e.State != "" {
-					cur.State = e.State
-				}
-				current[e.Node] = cur
-			}
-		}
+		t.add(e)
 	}
-	p.Done = len(done)
-	order := map[string]int{}
+	return t.progress(id, status, message)
+}
+
+// tally is a rollout's progress taken in one journal event at a time, so that a running
+// rollout reports it after every event without reading its whole journal again.
+type tally struct {
+	spec      Spec
+	order     map[string]int // node → its place in the spec
+	wave      int
+	done      map[string]bool
+	current   map[string]NodeProgress
+	failed    map[string]string // node, or a step of the rollout → what failed
+	failOrder []string
+}
+
+func newTally(spec Spec) *tally {
+	t := &tally{spec: spec, order: map[string]int{}, done: map[string]bool{},
+		current: map[string]NodeProgress{}, failed: map[string]string{}}
 	for i, n := range spec.Nodes {
-		order[n.Name] = i
+		t.order[n.Name] = i
 	}
-	for _, c := range current {
-		p.Current = append(p.Current, c)
+	return t
+}
+
+// add takes in the next event of the journal.
+func (t *tally) add(e store.RolloutEvent) {
+	t.wave = max(t.wave, e.Wave)
+	switch {
+	case e.Step == StepRollout && e.Phase == string(ironic.Begin):
+		// A fresh run: what failed before is being retried.
+		clear(t.failed)
+		t.failOrder = t.failOrder[:0]
+	case e.Node == "":
+		if e.Phase == string(ironic.End) && e.Error != "" && e.Step != StepRollout && e.Step != StepWave {
+			t.fail(e.Step, fmt.Sprintf("%s: %s", e.Step, e.Error))
+		}
+	case e.Step == StepNode && e.Phase == string(ironic.End):
+		delete(t.current, e.Node)
+		if e.Error == "" {
+			t.done[e.Node] = true
+			delete(t.failed, e.Node)
+		} else {
+			t.fail(e.Node, e.Error)
+		}
+	default:
+		if !t.done[e.Node] {
+			cur := t.current[e.Node]
+			cur.Node, cur.Step = e.Node, e.Step
+			if e.State != "" {
+				cur.State = e.State
+			}
+			t.current[e.Node] = cur
+		}
 	}
-	slices.SortFunc(p.Current, func(a, b NodeProgress) int { return order[a.Node] - order[b.Node] })
-	for _, k := range failOrder {
-		if msg, ok := failed[k]; ok {
+}
+
+func (t *tally) fail(key, msg string) {
+	if _, seen := t.failed[key]; !seen {
+		t.failOrder = append(t.failOrder, key)
+	}
+	t.failed[key] = msg
+}
+
+// progress is where the rollout stands after the events added so far.
+func (t *tally) progress(id, status, message string) Progress {
+	p := Progress{ID: id, Cluster: t.spec.Cluster, Status: status, Message: message, Wave: t.wave,
+		Waves: len(t.spec.Waves), Done: len(t.done), Total: len(t.spec.Nodes)}
+	if status == store.RolloutRunning {
+		for _, c := range t.current {
+			p.Current = append(p.Current, c)
+		}
+		slices.SortFunc(p.Current, func(a, b NodeProgress) int { return t.order[a.Node] - t.order[b.Node] })
+	}
+	for _, k := range t.failOrder {
+		if msg, ok := t.failed[k]; ok {
 			p.Failed = append(p.Failed, msg)
 		}
-	}
-	if status != store.RolloutRunning {
-		p.Current = nil
 	}
 	return p
 }

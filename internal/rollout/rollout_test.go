@@ -240,12 +240,8 @@ func TestPreflightReportsEveryBadNodeAndChangesNothing(t *testing.T) {
 	// One node in maintenance, one unknown to Ironic, and the agents' image gone from the
 	// image server.
 	inMaintenance, _ := spec.Node(spec.Waves[0].Nodes[0])
-	req, _ := http.NewRequest(http.MethodPut, f.ironic.URL()+"/v1/nodes/"+inMaintenance.IronicID+"/maintenance", strings.NewReader(`{"reason": "disk replacement"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-OpenStack-Ironic-API-Version", "1.59")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("setting maintenance: %v %v", resp, err)
-	}
+	f.ironic.Call(t, "1.59", http.MethodPut, "/v1/nodes/"+inMaintenance.IronicID+"/maintenance",
+		map[string]string{"reason": "disk replacement"}, http.StatusAccepted, nil)
 	unknown, _ := spec.Node(spec.Waves[0].Nodes[1])
 	f.proxy.ReportMissing(unknown.IronicID)
 	if err := os.Remove(f.images.Path(imageid.ID(spec.Nodes[2].ImageID), "disk.qcow2")); err != nil {

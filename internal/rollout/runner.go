@@ -172,8 +172,9 @@ type run struct {
 	*Runner
 	id     string
 	spec   Spec
-	mu     sync.Mutex // guards events and journal writes' order
+	mu     sync.Mutex // guards events, tally and journal writes' order
 	events []store.RolloutEvent
+	tally  *tally // the progress of events
 }
 
 // Run executes or resumes rollout id until it succeeds or halts. A cancelled ctx stops it
@@ -199,7 +200,10 @@ func (r *Runner) Run(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	ru := &run{Runner: r, id: id, spec: spec, events: events}
+	ru := &run{Runner: r, id: id, spec: spec, events: events, tally: newTally(spec)}
+	for _, e := range events {
+		ru.tally.add(e)
+	}
 
 	key, ttl := LeaseKey(spec.Repo, spec.Cluster), r.leaseTTL()
 	ok, err := r.Journal.AcquireLease(ctx, key, id, ttl)
@@ -310,11 +314,12 @@ func (ru *run) journal(ctx context.Context, e store.RolloutEvent) error {
 		return err
 	}
 	ru.events = append(ru.events, e)
+	ru.tally.add(e)
 	if ru.Events != nil {
 		ru.Events(e)
 	}
 	if ru.Progress != nil {
-		ru.Progress(Summarize(ru.id, ru.spec, store.RolloutRunning, "", ru.events))
+		ru.Progress(ru.tally.progress(ru.id, store.RolloutRunning, ""))
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -219,7 +218,7 @@ func BenchmarkRollout(b *testing.B) {
 		b.ReportMetric(gate.Seconds(), "master-gate-s")
 		b.ReportMetric(deploy.Seconds(), "ironic-deploy-s")
 		b.ReportMetric(float64(calls)/float64(len(spec.Nodes)), "ironic-calls/node")
-		own := ironicDeployTime(b, f.ironic.LogPath(), start)
+		own := ironicDeployTime(b, f.ironic, start)
 		b.ReportMetric(own.Seconds(), "ironic-own-deploy-s")
 		b.ReportMetric(wall.Seconds()/(6*own+3*(own+gate)).Seconds(), "wall/ideal-with-ironic-own-D")
 		head, tail := waveOverheads(events)
@@ -324,27 +323,26 @@ func waveOverheads(events []store.RolloutEvent) (head, tail time.Duration) {
 
 // ironicDeployTime is the mean time Ironic itself took from "deploying" to "active" for the
 // deploys that began after since, from its log: D as Ironic ran it on this machine.
-func ironicDeployTime(tb testing.TB, logPath string, since time.Time) time.Duration {
-	data, err := os.ReadFile(logPath)
+func ironicDeployTime(tb testing.TB, s *ironictest.Server, since time.Time) time.Duration {
+	transitions, err := s.Transitions()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	begins := map[string]time.Time{}
 	var sum time.Duration
 	n := 0
-	for _, m := range transitionLine.FindAllStringSubmatch(string(data), -1) {
-		at, err := time.ParseInLocation("2006-01-02 15:04:05.000", m[1], time.Local)
-		if err != nil || at.Before(since.Add(-time.Second)) {
+	for _, tr := range transitions {
+		if tr.At.Before(since.Add(-time.Second)) {
 			continue
 		}
-		switch m[3] {
+		switch tr.To {
 		case "deploying":
-			begins[m[2]] = at
+			begins[tr.Node] = tr.At
 		case "active":
-			if b, ok := begins[m[2]]; ok {
-				sum += at.Sub(b)
+			if b, ok := begins[tr.Node]; ok {
+				sum += tr.At.Sub(b)
 				n++
-				delete(begins, m[2])
+				delete(begins, tr.Node)
 			}
 		}
 	}
@@ -353,5 +351,3 @@ func ironicDeployTime(tb testing.TB, logPath string, since time.Time) time.Durat
 	}
 	return sum / time.Duration(n)
 }
-
-var transitionLine = regexp.MustCompile(`(?m)^(\S+ \S+) \d+ INFO \S+ \[[^\]]*\] Node (\S+) moved to provision state "([^"]+)"`)

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -25,6 +24,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cluster-as-code/cluster-as-code/internal/health"
+	"github.com/cluster-as-code/cluster-as-code/internal/servertest"
 )
 
 // Timing of the ensemble, written to every zoo.cfg. A tick of 200 ms lets a follower sync
@@ -106,12 +108,7 @@ func Installed() error {
 func Start(t testing.TB, members int) *Ensemble {
 	t.Helper()
 	server, err := serverScript()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("zktest: %v", err)
-		}
-		t.Skipf("zktest: %v", err)
-	}
+	servertest.Require(t, "zktest", err)
 	if members < 1 {
 		t.Fatalf("zktest: an ensemble needs at least one member, not %d", members)
 	}
@@ -160,7 +157,7 @@ var errPortTaken = errors.New("port taken")
 
 // launch picks ports, writes every zoo.cfg, starts every member and waits for a leader.
 func (e *Ensemble) launch() error {
-	ports, err := freePorts(3 * len(e.members))
+	ports, err := servertest.FreePorts(3 * len(e.members))
 	if err != nil {
 		return err
 	}
@@ -293,7 +290,7 @@ func (e *Ensemble) Start(i int) error {
 		"ZOO_LOG_DIR="+m.Dir,
 	)
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = servertest.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("zktest: starting member %d: %w", m.ID, err)
 	}
@@ -344,16 +341,7 @@ func (e *Ensemble) stop(i int, sig syscall.Signal, count bool) error {
 	}
 	e.mu.Unlock()
 
-	pgid := cmd.Process.Pid
-	_ = syscall.Kill(-pgid, sig)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		<-exited
-	}
-	// Anything that outlived the JVM in its group (none is expected) goes too.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	servertest.EndGroup(cmd.Process.Pid, sig, exited)
 	return nil
 }
 
@@ -520,39 +508,16 @@ func (e *Ensemble) LogTail(i int) string {
 		return err.Error()
 	}
 	data, _ := os.ReadFile(m.LogPath())
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return fmt.Sprintf("zookeeper member %d log (%s), last lines:\n%s", m.ID, m.LogPath(), strings.Join(lines, "\n"))
+	return fmt.Sprintf("zookeeper member %d log (%s), last lines:\n%s", m.ID, m.LogPath(), servertest.Tail(string(data), 30))
 }
 
-// Mode asks the server at addr (srvr) how it serves: "leader", "follower", "standalone",
-// "observer" or "read-only". A server that runs but does not serve is an error.
+// Mode asks the server at addr how it serves ("leader", "follower", "standalone",
+// "observer"), within 2 s: health.ZooKeeperMode. A server that runs but does not serve is an
+// error.
 func Mode(ctx context.Context, addr string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetDeadline(deadline)
-	if _, err := conn.Write([]byte("srvr")); err != nil {
-		return "", err
-	}
-	answer, err := io.ReadAll(conn)
-	if err != nil {
-		return "", fmt.Errorf("srvr: %w", err)
-	}
-	for line := range strings.Lines(string(answer)) {
-		if mode, ok := strings.CutPrefix(strings.TrimSpace(line), "Mode: "); ok {
-			return mode, nil
-		}
-	}
-	return "", fmt.Errorf("srvr: %q", strings.TrimSpace(string(answer)))
+	return health.ZooKeeperMode(ctx, addr)
 }
 
 // permanent marks an error that polling again cannot cure.
@@ -577,20 +542,6 @@ func poll(ctx context.Context, try func() error) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// freePorts returns n distinct loopback TCP ports that nothing listens on right now.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close() // held until all are found, so that none repeats
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func port(addr string) string {
